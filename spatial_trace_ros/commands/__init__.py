@@ -1,0 +1,1 @@
+"""Subcommands of ``spatial-trace``; see :mod:`spatial_trace_ros.cli`."""

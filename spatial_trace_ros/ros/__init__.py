@@ -1,0 +1,1 @@
+"""The only place besides ``nodes/`` that imports rclpy or ROS messages: conversions, QoS, parameters."""

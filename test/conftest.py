@@ -1,0 +1,68 @@
+"""Shared fixtures. Every test run gets its own ROS domain and localhost-only discovery, so parallel
+runs on one machine never hear each other; every process a test starts is stopped after it."""
+
+from __future__ import annotations
+
+import os
+import random
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+_DOMAIN_ID = int(os.environ.get("SPATIAL_TRACE_TEST_DOMAIN_ID") or random.SystemRandom().randint(10, 99))
+os.environ["ROS_DOMAIN_ID"] = str(_DOMAIN_ID)
+os.environ["ROS_AUTOMATIC_DISCOVERY_RANGE"] = "LOCALHOST"
+os.environ["ROS_LOCALHOST_ONLY"] = "1"
+os.environ.setdefault("MUJOCO_GL", "egl")
+
+from spatial_trace_ros.testing.processes import ProcessGroup, ros_test_env  # noqa: E402
+
+TEST_DIR = Path(__file__).resolve().parent
+REPO_ROOT = TEST_DIR.parent
+SHARED_DIR = REPO_ROOT.parent / "shared"
+
+
+@pytest.fixture(scope="session")
+def ros_domain_id() -> int:
+    return _DOMAIN_ID
+
+
+@pytest.fixture
+def ros_env(ros_domain_id: int) -> dict[str, str]:
+    """Environment for child processes that run ROS nodes."""
+    env = ros_test_env(ros_domain_id)
+    env["PYTHONPATH"] = os.pathsep.join([str(TEST_DIR), env.get("PYTHONPATH", "")]).rstrip(os.pathsep)
+    return env
+
+
+@pytest.fixture
+def procs(tmp_path: Path, request: pytest.FixtureRequest) -> Iterator[ProcessGroup]:
+    """Processes started by the test; all are stopped afterwards, and their logs printed on failure."""
+    group = ProcessGroup(tmp_path / "procs")
+    try:
+        yield group
+    finally:
+        group.stop_all()
+        if group.processes:
+            sys.stdout.write("\n" + group.logs() + "\n")
+
+
+@pytest.fixture
+def harness() -> Iterator[object]:
+    from spatial_trace_ros.testing.ros_harness import RosHarness
+
+    h = RosHarness()
+    try:
+        yield h
+    finally:
+        h.close()
+
+
+@pytest.fixture(scope="session")
+def reference_outputs_dir() -> Path:
+    path = SHARED_DIR / "reference" / "robotracer_outputs"
+    if not path.is_dir():
+        pytest.skip(f"reference outputs not found at {path}")
+    return path
