@@ -32,8 +32,17 @@ setup(
     entry_points={
         "console_scripts": [
             "spatial-trace = spatial_trace_ros.cli:main",
+            "camera_node = spatial_trace_ros.nodes.camera_node:main",
+            "trace_node = spatial_trace_ros.nodes.trace_node:main",
+            "planner_node = spatial_trace_ros.nodes.planner_node:main",
+            "controller_node = spatial_trace_ros.nodes.controller_node:main",
         ],
+        # A lab's own policy registers here from its own package, e.g.
+        # "my_policy = my_pkg.policy:MyPolicy" (a subclass of policies.base.ControlPolicy).
         "spatial_trace_ros.control_policies": [
+            "movel_path = spatial_trace_ros.policies.movel_path:MoveLPathPolicy",
+            "servo_stream = spatial_trace_ros.policies.servo_stream:ServoStreamPolicy",
+            "speed_track = spatial_trace_ros.policies.speed_track:SpeedTrackPolicy",
         ],
     },
 )

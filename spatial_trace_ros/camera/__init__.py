@@ -1,0 +1,1 @@
+"""Frame sources (RealSense, recordings, simulation) behind one ``FrameSource`` interface."""

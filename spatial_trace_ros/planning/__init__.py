@@ -1,0 +1,1 @@
+"""From a camera-frame trace to checked, timed robot-frame waypoints."""

@@ -1,0 +1,89 @@
+"""The ``RobotModel`` contract: kinematics and limits of one arm, without any I/O.
+
+The planner, the safety filter and the controller's per-setpoint guard all ask the same model, so a
+plan that passed at plan time is checked against identical limits at run time. Poses are 4x4
+``base_T_tool`` matrices in the model's ``base_frame`` (for UR: the controller's ``base`` frame that
+RTDE poses use, i.e. ``base_link`` rotated by pi about z).
+"""
+
+from __future__ import annotations
+
+import importlib
+from abc import ABC, abstractmethod
+from dataclasses import dataclass
+
+import numpy as np
+
+from spatial_trace_ros.errors import ConfigError, format_choices
+
+
+@dataclass(frozen=True)
+class Capsule:
+    """A link's coarse collision volume: the segment p0-p1 (base frame) swept by a sphere."""
+
+    link: str
+    p0: np.ndarray
+    p1: np.ndarray
+    radius_m: float
+
+
+class RobotModel(ABC):
+    """Forward/inverse kinematics, Jacobian and limits of one serial arm."""
+
+    name: str
+    base_frame: str
+    tool_frame: str
+    joint_names: tuple[str, ...]
+    lower_rad: np.ndarray
+    upper_rad: np.ndarray
+    max_velocity_radps: np.ndarray
+
+    @property
+    def dof(self) -> int:
+        return len(self.joint_names)
+
+    @abstractmethod
+    def fk(self, q: np.ndarray) -> np.ndarray:
+        """``base_T_tool`` (4x4) at joint positions ``q``."""
+
+    @abstractmethod
+    def link_frames(self, q: np.ndarray) -> list[np.ndarray]:
+        """``base_T_link_i`` for every joint frame and the tool, in chain order (for capsules, RViz)."""
+
+    @abstractmethod
+    def jacobian(self, q: np.ndarray) -> np.ndarray:
+        """6 x dof geometric Jacobian in the base frame: rows vx, vy, vz, wx, wy, wz."""
+
+    @abstractmethod
+    def ik(self, base_T_tool: np.ndarray, q_near: np.ndarray) -> np.ndarray | None:
+        """The joint solution within limits nearest to ``q_near``, or None if the pose is unreachable."""
+
+    @abstractmethod
+    def capsules(self, q: np.ndarray) -> list[Capsule]:
+        """Coarse collision capsules of the links at ``q`` (adjacent links may touch)."""
+
+    def within_limits(self, q: np.ndarray, margin_rad: float = 0.0) -> bool:
+        q = np.asarray(q, float)
+        return bool(np.all(q >= self.lower_rad + margin_rad) and np.all(q <= self.upper_rad - margin_rad))
+
+    def condition_number(self, q: np.ndarray) -> float:
+        """Jacobian condition number (the MoveIt Servo singularity measure)."""
+        s = np.linalg.svd(self.jacobian(q), compute_uv=False)
+        return float(s[0] / s[-1]) if s[-1] > 1e-12 else float("inf")
+
+
+# robot name -> "module:factory"; factory() -> RobotModel.
+ROBOT_MODELS: dict[str, str] = {
+    "ur5": "spatial_trace_ros.robots.ur.kinematics:ur5",
+    "ur5e": "spatial_trace_ros.robots.ur.kinematics:ur5e",
+    "g1_left_arm": "spatial_trace_ros.robots.g1.kinematics:g1_left_arm",
+    "g1_right_arm": "spatial_trace_ros.robots.g1.kinematics:g1_right_arm",
+}
+
+
+def make_robot_model(name: str) -> RobotModel:
+    """The model registered under ``name``; unknown names are answered with the known ones."""
+    if name not in ROBOT_MODELS:
+        raise ConfigError(format_choices("robot", name, list(ROBOT_MODELS)))
+    module_name, _, attr = ROBOT_MODELS[name].partition(":")
+    return getattr(importlib.import_module(module_name), attr)()

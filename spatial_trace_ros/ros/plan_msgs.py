@@ -1,0 +1,57 @@
+"""``Plan`` <-> trajectory_msgs/JointTrajectory, the plan's wire format on ``/spatial_trace/plan``.
+
+The header carries the base frame and the plan stamp (which identifies the plan); the poses are
+not sent (the receiver recomputes them with the same robot model's FK), so the two can never disagree.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from builtin_interfaces.msg import Duration
+from trajectory_msgs.msg import JointTrajectory, JointTrajectoryPoint
+
+from spatial_trace_ros.planning.plan import Plan, SafetyReport, Verdict
+from spatial_trace_ros.robots.model import RobotModel
+from spatial_trace_ros.ros.conversions import make_header, stamp_to_seconds
+
+
+def _duration(t_s: float) -> Duration:
+    ns = round(t_s * 1e9)
+    return Duration(sec=ns // 1_000_000_000, nanosec=ns % 1_000_000_000)
+
+
+def plan_to_joint_trajectory(plan: Plan) -> JointTrajectory:
+    msg = JointTrajectory()
+    msg.header = make_header(plan.stamp_s, plan.frame_id)
+    msg.joint_names = list(plan.joint_names)
+    for t, q in zip(plan.times_s, plan.joints, strict=True):
+        point = JointTrajectoryPoint()
+        point.positions = [float(x) for x in q]
+        point.time_from_start = _duration(float(t))
+        msg.points.append(point)
+    return msg
+
+
+def joint_trajectory_to_plan(msg: JointTrajectory, model: RobotModel, plan_id: str = "") -> Plan:
+    """Rebuild a plan for ``model``; joint names must match the model's (in any order)."""
+    if set(msg.joint_names) != set(model.joint_names):
+        raise ValueError(
+            f"trajectory joints {list(msg.joint_names)} do not match robot {model.name!r} "
+            f"joints {list(model.joint_names)}; is the planner configured for the same robot?"
+        )
+    order = [list(msg.joint_names).index(name) for name in model.joint_names]
+    joints = np.array([[p.positions[i] for i in order] for p in msg.points], float)
+    times = np.array([p.time_from_start.sec + p.time_from_start.nanosec * 1e-9 for p in msg.points])
+    poses = np.array([model.fk(q) for q in joints]) if len(joints) else np.zeros((0, 4, 4))
+    stamp_s = stamp_to_seconds(msg.header.stamp)
+    return Plan(
+        robot=model.name,
+        frame_id=msg.header.frame_id or model.base_frame,
+        joint_names=model.joint_names,
+        times_s=times,
+        joints=joints,
+        poses=poses,
+        plan_id=plan_id or f"{stamp_s:.6f}",
+        stamp_s=stamp_s,
+        report=SafetyReport(Verdict.ACCEPT),
+    )
