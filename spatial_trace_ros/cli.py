@@ -15,6 +15,9 @@ from spatial_trace_ros.errors import SpatialTraceError
 
 COMMANDS: dict[str, str] = {
     "version": "spatial_trace_ros.commands.version",
+    "serve": "spatial_trace_ros.commands.serve",
+    "record": "spatial_trace_ros.commands.record",
+    "eval-answers": "spatial_trace_ros.commands.eval_answers",
 }
 
 

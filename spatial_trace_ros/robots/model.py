@@ -71,6 +71,45 @@ class RobotModel(ABC):
         s = np.linalg.svd(self.jacobian(q), compute_uv=False)
         return float(s[0] / s[-1]) if s[-1] > 1e-12 else float("inf")
 
+    # -- batch forms used by the planner and safety filter; models may override them with vectorised
+    # versions (the UR model does), these defaults loop over the single-configuration methods.
+    def fk_many(self, qs: np.ndarray) -> np.ndarray:
+        """``base_T_tool`` (N, 4, 4) for joint rows (N, dof)."""
+        return np.array([self.fk(q) for q in np.asarray(qs, float).reshape(-1, self.dof)])
+
+    def jacobian_many(self, qs: np.ndarray) -> np.ndarray:
+        """Geometric Jacobians (N, 6, dof) for joint rows (N, dof)."""
+        return np.array([self.jacobian(q) for q in np.asarray(qs, float).reshape(-1, self.dof)])
+
+    def condition_numbers(self, qs: np.ndarray) -> np.ndarray:
+        """Jacobian condition numbers (N,) (inf at an exact singularity)."""
+        s = np.linalg.svd(self.jacobian_many(qs), compute_uv=False)
+        with np.errstate(divide="ignore"):
+            return np.where(s[:, -1] > 1e-12, s[:, 0] / np.maximum(s[:, -1], 1e-300), np.inf)
+
+    def ik_path(self, poses: np.ndarray, q_near: np.ndarray) -> np.ndarray:
+        """Joint rows (N, dof) for a path of poses, each solved near the previous one so the arm does
+        not switch configuration mid-path; NaN rows where a pose is unreachable."""
+        out = np.full((len(poses), self.dof), np.nan)
+        seed = np.asarray(q_near, float)
+        for i, pose in enumerate(poses):
+            q = self.ik(pose, seed)
+            if q is not None:
+                out[i] = seed = q
+        return out
+
+    def capsule_segments_many(self, qs: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Capsules at each joint row: end points (N, L, 3) twice and radii (L,)."""
+        caps = [self.capsules(q) for q in np.asarray(qs, float).reshape(-1, self.dof)]
+        p0 = np.array([[c.p0 for c in row] for row in caps], float)
+        p1 = np.array([[c.p1 for c in row] for row in caps], float)
+        return p0, p1, np.array([c.radius_m for c in caps[0]], float)
+
+    def self_collision_pairs(self) -> list[tuple[int, int]]:
+        """Capsule index pairs that must never touch: by default every non-adjacent pair."""
+        n = len(self.capsules(np.zeros(self.dof)))
+        return [(i, j) for i in range(n) for j in range(i + 2, n)]
+
 
 # robot name -> "module:factory"; factory() -> RobotModel.
 ROBOT_MODELS: dict[str, str] = {

@@ -1,0 +1,291 @@
+"""UR5 / UR5e kinematics in closed form from the published DH parameters.
+
+Frames: poses are ``base_T_tool0`` in the controller's ``base`` frame, the frame RTDE poses use
+(``getActualTCPPose``, ``moveL`` targets); the UR ROS description's ``base_link`` is this frame
+rotated by pi about z. ``tool0`` is the flange (TCP offset zero on the pendant).
+
+Inverse kinematics is the classic analytic solution for arms with three parallel middle axes and a
+spherical-offset wrist: eight solutions (shoulder left/right x wrist flip x elbow up/down), each joint
+then shifted by multiples of 2 pi to the value nearest the reference that lies within the limits.
+Everything is vectorised over many poses, so a 100-waypoint path solves in well under a millisecond.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from spatial_trace_ros.robots.model import Capsule, RobotModel
+
+TWO_PI = 2.0 * np.pi
+# Tolerance on the cosine arguments of the closed form: poses this far past the boundary of the
+# reachable set are treated as on it (numerical noise), further ones as unreachable.
+ACOS_TOLERANCE = 1e-9
+# |sin(q5)| below this is the wrist singularity, where q6 is not determined by the pose alone.
+WRIST_SINGULAR_SIN = 1e-9
+
+
+@dataclass(frozen=True)
+class UrDh:
+    """Standard DH lengths [m] of one UR arm (a1 = d2 = d3 = a4 = a5 = a6 = 0)."""
+
+    d1: float
+    a2: float
+    a3: float
+    d4: float
+    d5: float
+    d6: float
+
+    @property
+    def d(self) -> np.ndarray:
+        return np.array([self.d1, 0.0, 0.0, self.d4, self.d5, self.d6])
+
+    @property
+    def a(self) -> np.ndarray:
+        return np.array([0.0, self.a2, self.a3, 0.0, 0.0, 0.0])
+
+
+UR_ALPHA = np.array([np.pi / 2, 0.0, 0.0, np.pi / 2, -np.pi / 2, 0.0])
+UR5_DH = UrDh(d1=0.089159, a2=-0.425, a3=-0.39225, d4=0.10915, d5=0.09465, d6=0.0823)
+UR5E_DH = UrDh(d1=0.1625, a2=-0.425, a3=-0.3922, d4=0.1333, d5=0.0997, d6=0.0996)
+UR_JOINT_NAMES = (
+    "shoulder_pan_joint",
+    "shoulder_lift_joint",
+    "elbow_joint",
+    "wrist_1_joint",
+    "wrist_2_joint",
+    "wrist_3_joint",
+)
+# Coarse link radii [m] for the capsules along the DH segments (base column, upper arm, forearm, wrists).
+UR_CAPSULE_RADII_M = (0.075, 0.06, 0.05, 0.045, 0.045, 0.045)
+UR_CAPSULE_LINKS = ("base_column", "upper_arm", "forearm", "wrist_1", "wrist_2", "wrist_3")
+
+
+def _wrap(angles: np.ndarray) -> np.ndarray:
+    """Angles into [-pi, pi)."""
+    return (angles + np.pi) % TWO_PI - np.pi
+
+
+def _dh_matrices(q: np.ndarray, dh: UrDh) -> np.ndarray:
+    """``(i-1)_T_i`` for every joint: (..., 6, 4, 4) from joint angles (..., 6)."""
+    ct, st = np.cos(q), np.sin(q)
+    ca, sa = np.cos(UR_ALPHA), np.sin(UR_ALPHA)
+    a, d = dh.a, dh.d
+    m = np.zeros((*q.shape, 4, 4))
+    m[..., 0, 0] = ct
+    m[..., 0, 1] = -st * ca
+    m[..., 0, 2] = st * sa
+    m[..., 0, 3] = a * ct
+    m[..., 1, 0] = st
+    m[..., 1, 1] = ct * ca
+    m[..., 1, 2] = -ct * sa
+    m[..., 1, 3] = a * st
+    m[..., 2, 1] = sa
+    m[..., 2, 2] = ca
+    m[..., 2, 3] = d
+    m[..., 3, 3] = 1.0
+    return m
+
+
+class UrKinematics(RobotModel):
+    """A UR arm (CB3 or e-Series) from its DH lengths; limits as in the UR description."""
+
+    base_frame = "base"
+    tool_frame = "tool0"
+    joint_names = UR_JOINT_NAMES
+
+    def __init__(self, name: str, dh: UrDh) -> None:
+        self.name = name
+        self.dh = dh
+        # +-360 deg on every joint except the elbow (+-180 deg, it would hit itself beyond).
+        self.upper_rad = np.array([TWO_PI, TWO_PI, np.pi, TWO_PI, TWO_PI, TWO_PI])
+        self.lower_rad = -self.upper_rad
+        self.max_velocity_radps = np.full(6, np.pi)  # 180 deg/s on every joint
+        self.capsule_radii_m = np.array(UR_CAPSULE_RADII_M)
+
+    # -- forward kinematics -----------------------------------------------------------------------
+    def link_frames_many(self, qs: np.ndarray) -> np.ndarray:
+        """``base_T_i`` for i = 0 (base) .. 6 (tool0): (N, 7, 4, 4) for joint rows (N, 6)."""
+        qs = np.asarray(qs, float).reshape(-1, 6)
+        steps = _dh_matrices(qs, self.dh)
+        frames = np.empty((len(qs), 7, 4, 4))
+        frames[:, 0] = np.eye(4)
+        for i in range(6):
+            frames[:, i + 1] = frames[:, i] @ steps[:, i]
+        return frames
+
+    def fk_many(self, qs: np.ndarray) -> np.ndarray:
+        return self.link_frames_many(qs)[:, -1]
+
+    def fk(self, q: np.ndarray) -> np.ndarray:
+        return self.link_frames_many(q)[0, -1]
+
+    def link_frames(self, q: np.ndarray) -> list[np.ndarray]:
+        return list(self.link_frames_many(q)[0])
+
+    # -- Jacobian -------------------------------------------------------------------------------------
+    def jacobian_many(self, qs: np.ndarray) -> np.ndarray:
+        """Geometric Jacobians (N, 6, 6) in the base frame: column i = [z_i x (p_tool - p_i); z_i]."""
+        frames = self.link_frames_many(qs)
+        z = frames[:, :6, :3, 2]
+        p = frames[:, :6, :3, 3]
+        p_tool = frames[:, 6, :3, 3][:, None, :]
+        jac = np.empty((len(frames), 6, 6))
+        jac[:, :3, :] = np.cross(z, p_tool - p).transpose(0, 2, 1)
+        jac[:, 3:, :] = z.transpose(0, 2, 1)
+        return jac
+
+    def jacobian(self, q: np.ndarray) -> np.ndarray:
+        return self.jacobian_many(q)[0]
+
+    # -- inverse kinematics ---------------------------------------------------------------------------
+    def ik_all_many(self, poses: np.ndarray, q6_hint: np.ndarray | None = None) -> np.ndarray:
+        """All eight closed-form solutions of each pose: (N, 8, 6), angles in [-pi, pi), NaN rows
+        where a branch cannot reach the pose. ``q6_hint`` (N,) fills q6 at the wrist singularity.
+
+        Solution k uses shoulder sign ``k // 4``, wrist sign ``(k // 2) % 2`` and elbow sign ``k % 2``.
+        All branches are computed at once by broadcasting (axes: pose, shoulder, wrist, elbow).
+        """
+        T = np.asarray(poses, float).reshape(-1, 4, 4)
+        n = len(T)
+        dh = self.dh
+        hint = np.zeros(n) if q6_hint is None else np.asarray(q6_hint, float).reshape(n)
+        X, Y, Z, p6 = (T[:, :3, i] for i in range(4))  # tool axes and position in the base frame
+        p5 = p6 - dh.d6 * Z  # wrist centre (frame 5 origin)
+        sign = np.array([1.0, -1.0])
+        with np.errstate(invalid="ignore", divide="ignore"):
+            # Shoulder: the offset d4 along z1 = (s1, -c1, 0) fixes q1 from the wrist centre.
+            r = np.hypot(p5[:, 0], p5[:, 1])
+            phi = np.arccos(_clip_or_nan(dh.d4 / r))
+            q1 = (np.arctan2(p5[:, 1], p5[:, 0]) + np.pi / 2)[:, None] + sign[None, :] * phi[:, None]  # (n, 2)
+            s1, c1 = np.sin(q1), np.cos(q1)
+            # Wrist 2: p6 . z1 = d4 + d6 cos(q5).
+            cos5 = ((p6[:, 0:1] * s1 - p6[:, 1:2] * c1) - dh.d4) / dh.d6
+            q5 = sign[None, None, :] * np.arccos(_clip_or_nan(cos5))[:, :, None]  # (n, 2, 2)
+            s5, c5 = np.sin(q5), np.cos(q5)
+            # Wrist 3: z1 seen from tool0 is (s5 c6, -s5 s6, c5).
+            vx = (X[:, 0:1] * s1 - X[:, 1:2] * c1)[:, :, None]
+            vy = (Y[:, 0:1] * s1 - Y[:, 1:2] * c1)[:, :, None]
+            singular = np.abs(s5) < WRIST_SINGULAR_SIN
+            s5_safe = np.where(singular, 1.0, s5)
+            q6 = np.where(singular, hint[:, None, None], np.arctan2(-vy / s5_safe, vx / s5_safe))
+            s6, c6 = np.sin(q6), np.cos(q6)
+            # Frame 4 from the tool side: z4 = -s6 X - c6 Y, x4 = c5 c6 X - c5 s6 Y - s5 Z.
+            e = (slice(None), None, None)
+            p4 = p5[:, None, None, :] + dh.d5 * (s6[..., None] * X[e] + c6[..., None] * Y[e])
+            x4 = (c5 * c6)[..., None] * X[e] - (c5 * s6)[..., None] * Y[e] - s5[..., None] * Z[e]
+            # The planar 3R chain (q2, q3, q4) in frame 1 (x1 = (c1, s1, 0), y1 = base z).
+            c1b, s1b = c1[:, :, None], s1[:, :, None]
+            px = p4[..., 0] * c1b + p4[..., 1] * s1b
+            py = p4[..., 2] - dh.d1
+            q234 = np.arctan2(x4[..., 2], x4[..., 0] * c1b + x4[..., 1] * s1b)
+            cos3 = (px**2 + py**2 - dh.a2**2 - dh.a3**2) / (2 * dh.a2 * dh.a3)
+            q3 = sign[None, None, None, :] * np.arccos(_clip_or_nan(cos3))[..., None]  # (n, 2, 2, 2)
+            q2 = np.arctan2(py, px)[..., None] - np.arctan2(dh.a3 * np.sin(q3), dh.a2 + dh.a3 * np.cos(q3))
+            q4 = q234[..., None] - q2 - q3
+        shape = (n, 2, 2, 2)
+        sols = np.stack(
+            [
+                np.broadcast_to(q1[:, :, None, None], shape),
+                q2,
+                q3,
+                q4,
+                np.broadcast_to(q5[..., None], shape),
+                np.broadcast_to(q6[..., None], shape),
+            ],
+            axis=-1,
+        ).reshape(n, 8, 6)
+        sols = _wrap(sols)
+        sols[np.any(~np.isfinite(sols), axis=2)] = np.nan
+        return sols
+
+    def _nearest_turns(self, wrapped: np.ndarray, reference: np.ndarray) -> np.ndarray:
+        """Shift each joint of ``wrapped`` by a multiple of 2 pi to the value nearest ``reference``
+        that lies within the limits (NaN where no shift fits)."""
+        best = wrapped + TWO_PI * np.round((reference - wrapped) / TWO_PI)
+        out = np.full_like(best, np.nan)
+        out_dist = np.full_like(best, np.inf)
+        for shift in (-TWO_PI, 0.0, TWO_PI):
+            cand = best + shift
+            ok = (cand >= self.lower_rad) & (cand <= self.upper_rad)
+            dist = np.where(ok, np.abs(cand - reference), np.inf)
+            better = dist < out_dist
+            out = np.where(better, cand, out)
+            out_dist = np.where(better, dist, out_dist)
+        return out
+
+    def ik_all(self, base_T_tool: np.ndarray, q_near: np.ndarray | None = None) -> np.ndarray:
+        """Every solution within limits (up to 8 x 6), each joint on the turn nearest ``q_near``."""
+        ref = np.zeros(6) if q_near is None else np.asarray(q_near, float)
+        sols = self.ik_all_many(base_T_tool, q6_hint=np.array([ref[5]]))[0]
+        shifted = self._nearest_turns(sols, ref[None, :])
+        return shifted[np.all(np.isfinite(shifted), axis=1)]
+
+    def ik(self, base_T_tool: np.ndarray, q_near: np.ndarray) -> np.ndarray | None:
+        q_near = np.asarray(q_near, float)
+        sols = self.ik_all(base_T_tool, q_near)
+        if len(sols) == 0:
+            return None
+        return sols[int(np.argmin(np.sum((sols - q_near) ** 2, axis=1)))]
+
+    def ik_path(self, poses: np.ndarray, q_near: np.ndarray) -> np.ndarray:
+        """Joint rows for a path of poses without branch flips: the first pose takes the solution
+        nearest ``q_near``; every later pose stays on the same branch (shoulder, elbow, wrist) and
+        each joint follows continuously from the previous waypoint. Rows are NaN where that branch
+        cannot reach the pose. A continuous branch can still jump near a singularity; callers check
+        joint steps."""
+        q_near = np.asarray(q_near, float)
+        poses = np.asarray(poses, float).reshape(-1, 4, 4)
+        n = len(poses)
+        sols = self.ik_all_many(poses, q6_hint=np.full(n, q_near[5]))
+        first = self._nearest_turns(sols[0], q_near[None, :])
+        reachable = np.all(np.isfinite(first), axis=1)
+        if not np.any(reachable):
+            return np.full((n, 6), np.nan)
+        cost = np.where(reachable, np.sum((np.nan_to_num(first) - q_near) ** 2, axis=1), np.inf)
+        branch = int(np.argmin(cost))
+        path = sols[:, branch, :]
+        valid = np.all(np.isfinite(path), axis=1)
+        # Unwrap every joint against the previous valid waypoint, starting from the chosen first one.
+        steps = _wrap(np.diff(np.nan_to_num(path), axis=0))
+        steps[~(valid[1:] & valid[:-1])] = 0.0
+        out = first[branch] + np.vstack([np.zeros((1, 6)), np.cumsum(steps, axis=0)])
+        # A whole-path shift by one turn may bring a joint inside its limits (start near +-2 pi).
+        for j in range(6):
+            col = out[valid, j]
+            if col.size and (col.min() < self.lower_rad[j] or col.max() > self.upper_rad[j]):
+                for shift in (-TWO_PI, TWO_PI):
+                    if col.min() + shift >= self.lower_rad[j] and col.max() + shift <= self.upper_rad[j]:
+                        out[:, j] += shift
+                        break
+        out[~valid] = np.nan
+        return out
+
+    # -- collision volumes ------------------------------------------------------------------------------
+    def capsule_segments_many(self, qs: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Capsule end points (N, 6, 3) twice and radii (6,): one capsule per DH segment
+        (frame i -> frame i+1), which follows the real links closely enough for coarse checks."""
+        origins = self.link_frames_many(qs)[:, :, :3, 3]
+        return origins[:, :-1], origins[:, 1:], self.capsule_radii_m
+
+    def capsules(self, q: np.ndarray) -> list[Capsule]:
+        p0, p1, radii = self.capsule_segments_many(q)
+        return [
+            Capsule(name, p0[0, i], p1[0, i], float(radii[i])) for i, name in enumerate(UR_CAPSULE_LINKS)
+        ]
+
+
+def _clip_or_nan(cosine: np.ndarray) -> np.ndarray:
+    """Cosine arguments clipped to [-1, 1] within ``ACOS_TOLERANCE`` (noise), NaN beyond (unreachable)."""
+    return np.where(np.abs(cosine) <= 1 + ACOS_TOLERANCE, np.clip(cosine, -1.0, 1.0), np.nan)
+
+
+def ur5() -> UrKinematics:
+    """UR5 (CB3): DH from Universal Robots' published parameters."""
+    return UrKinematics("ur5", UR5_DH)
+
+
+def ur5e() -> UrKinematics:
+    """UR5e (e-Series): DH from Universal Robots' published parameters."""
+    return UrKinematics("ur5e", UR5E_DH)

@@ -1,0 +1,1 @@
+"""The GPU-hosted trace model server: ``spatial-trace serve`` (FastAPI + uvicorn)."""

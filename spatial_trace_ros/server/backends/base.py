@@ -1,0 +1,163 @@
+"""What the server needs from a model, whatever runs it, and the lazy registry of backends.
+
+Two kinds: a ``TensorBackend`` runs the tensor-model contract (docs/server.md) on batches of
+preprocessed frames; a ``TextBackend`` generates text answers from a vision-language model, one
+request at a time. Backends are built once per process and used from a single worker thread.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import importlib
+import logging
+from abc import ABC, abstractmethod
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from spatial_trace_ros.errors import ConfigError, format_choices
+from spatial_trace_ros.server.settings import ServerSettings
+
+log = logging.getLogger(__name__)
+
+BACKENDS: dict[str, str] = {
+    "onnx": "spatial_trace_ros.server.backends.onnx_backend:OnnxBackend",
+    "torch": "spatial_trace_ros.server.backends.torch_backend:TorchBackend",
+    "transformers": "spatial_trace_ros.server.backends.transformers_backend:TransformersBackend",
+}
+
+
+@dataclass(frozen=True)
+class ModelIdentity:
+    name: str
+    version: str
+    backend: str
+
+
+@dataclass(frozen=True)
+class TextQuery:
+    """One text-generation request: the color image, the operator's instruction and sampling settings."""
+
+    rgb: np.ndarray
+    instruction: str
+    n_samples: int
+    temperature: float
+    max_new_tokens: int
+
+
+class TensorBackend(ABC):
+    """Runs ``trace = model(image[, depth])`` on batches (shapes in docs/server.md)."""
+
+    kind = "tensor"
+    identity: ModelIdentity
+    input_width: int
+    input_height: int
+    takes_depth: bool
+    batch_limit: int | None  # a model exported with a fixed batch size
+    device: str
+
+    @abstractmethod
+    def infer(self, images: np.ndarray, depths: np.ndarray) -> np.ndarray:
+        """images (B, 3, H, W) and depths (B, 1, H, W) float32 → traces (B, K, 3) float32."""
+
+    def describe(self) -> str:
+        return f"{self.identity.backend} on {self.device}"
+
+    def gpu_memory_readers(self) -> tuple[Callable[[], tuple[int, int]], Callable[[], int] | None] | None:
+        return cuda_memory_readers(self.device)
+
+
+class TextBackend(ABC):
+    """Generates answers as text; the server parses them with ``convention``."""
+
+    kind = "text"
+    identity: ModelIdentity
+    convention: str
+    device: str
+
+    @abstractmethod
+    def generate(self, query: TextQuery) -> list[str]:
+        """One text per sample: ``query.n_samples`` when sampling, one when greedy (temperature 0)."""
+
+    def describe(self) -> str:
+        return f"{self.identity.backend} on {self.device}"
+
+    def gpu_memory_readers(self) -> tuple[Callable[[], tuple[int, int]], Callable[[], int] | None] | None:
+        return cuda_memory_readers(self.device)
+
+
+Backend = TensorBackend | TextBackend
+
+
+def load_backend(settings: ServerSettings) -> Backend:
+    """Build the backend named in ``settings`` (loads the model; raises ConfigError / ModelError)."""
+    if settings.backend not in BACKENDS:
+        raise ConfigError(format_choices("server backend", settings.backend, list(BACKENDS)))
+    module_name, _, attr = BACKENDS[settings.backend].partition(":")
+    return getattr(importlib.import_module(module_name), attr)(settings)
+
+
+def model_identity(settings: ServerSettings) -> ModelIdentity:
+    """Name and version reported to clients: from the settings, else the file name and a content hash."""
+    path = Path(settings.model_path)
+    name = settings.model_name or path.name
+    version = settings.model_version or content_hash(path)
+    return ModelIdentity(name, version, settings.backend)
+
+
+def content_hash(path: Path) -> str:
+    """12 hex digits identifying a model: a file's bytes, or a checkpoint folder's config files plus the
+    names and sizes of its weight files (hashing many GB of weights would delay every start)."""
+    digest = hashlib.sha256()
+    if path.is_file():
+        with path.open("rb") as f:
+            for chunk in iter(lambda: f.read(1 << 20), b""):
+                digest.update(chunk)
+    else:
+        for item in sorted(p for p in path.rglob("*") if p.is_file()):
+            rel = item.relative_to(path).as_posix()
+            if item.suffix in (".json", ".jinja", ".txt", ".model"):
+                digest.update(rel.encode() + b"\0" + item.read_bytes())
+            else:
+                digest.update(f"{rel}\0{item.stat().st_size}".encode())
+    return digest.hexdigest()[:12]
+
+
+def require_model_file(settings: ServerSettings, what: str, suffixes: tuple[str, ...]) -> Path:
+    path = Path(settings.model_path).expanduser()
+    if not path.exists():
+        raise ConfigError(f"model file {path} does not exist; pass --model with the path to {what}")
+    if not path.is_file():
+        raise ConfigError(f"--model {path} is a folder; the {settings.backend} backend needs {what}")
+    if path.suffix not in suffixes:
+        raise ConfigError(
+            f"--model {path} has suffix {path.suffix!r}; the {settings.backend} backend expects {what} "
+            f"({', '.join(suffixes)})"
+        )
+    return path
+
+
+def cuda_index(device: str) -> int:
+    return int(device.partition(":")[2] or 0)
+
+
+def cuda_memory_readers(device: str) -> tuple[Callable[[], tuple[int, int]], Callable[[], int] | None] | None:
+    """Readers of CUDA memory through torch (device-wide used/total, torch allocator), or None off CUDA."""
+    if not device.startswith("cuda"):
+        return None
+    try:
+        import torch
+    except ImportError:
+        return None
+    if not torch.cuda.is_available():
+        log.warning("torch cannot see CUDA in this process; GPU memory metrics are off")
+        return None
+    index = cuda_index(device)
+
+    def used_total() -> tuple[int, int]:
+        free, total = torch.cuda.mem_get_info(index)
+        return total - free, total
+
+    return used_total, lambda: torch.cuda.memory_allocated(index)

@@ -1,0 +1,225 @@
+"""One MuJoCo model and data for the whole cell, shared by the simulated camera and robot.
+
+The camera renders and the robot driver commands the same ``World``, so an eye-in-hand camera sees
+from where the arm actually is, and frames show the arm moving. Every access to the data goes through
+the world's lock; physics advances either in lockstep (a caller asks for ``step(duration_s)``) or in
+real time on a background thread while anyone holds ``acquire_real_time()``.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable
+from typing import Any, Literal
+
+import numpy as np
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from spatial_trace_ros.errors import ConfigError
+from spatial_trace_ros.sim.gl_backend import select_gl_backend
+from spatial_trace_ros.sim.mjcf import CAMERA_NAME, MUJOCO_T_OPTICAL, build_world_xml
+from spatial_trace_ros.sim.scene import CameraMount, SceneSpec, generate_scene, load_scene
+from spatial_trace_ros.sim.ur_arm import HOME_Q_RAD, JOINT_NAMES, TOOL_SITE
+
+select_gl_backend()
+import mujoco  # noqa: E402  (MUJOCO_GL must be set first)
+
+StepCallback = Callable[[float, float], None]
+MAX_CATCH_UP_S = 0.1
+
+
+class WorldConfig(BaseModel):
+    """What defines a simulated cell. Two parties asking for equal configs share one ``World``."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+    robot: Literal["ur5", "ur5e"] = Field("ur5e", description="simulated arm")
+    scene_seed: int = Field(0, ge=0, description="seed of the random scene generator")
+    scene_file: str = Field("", description="JSON SceneSpec to load instead of generating one")
+    n_objects: int = Field(4, ge=1, le=8, description="cubes and cylinders on the table")
+    n_receptacles: int = Field(2, ge=0, le=7, description="bowls and trays on the table")
+    camera_mount: CameraMount = Field("eye_to_hand", description="fixed camera, or on the wrist")
+    width: int = Field(640, ge=16, le=1920, description="image width [px]")
+    height: int = Field(480, ge=16, le=1080, description="image height [px]")
+    home_q_rad: tuple[float, ...] = Field((), description="initial joint positions [rad]; empty: the arm's home")
+
+    def build_scene(self) -> SceneSpec:
+        if self.scene_file:
+            return load_scene(self.scene_file)
+        return generate_scene(
+            self.scene_seed, self.n_objects, self.n_receptacles, self.camera_mount, self.width, self.height
+        )
+
+
+def split_options(options: dict[str, Any], own: type[BaseModel], what: str) -> tuple[WorldConfig, BaseModel]:
+    """Validate ``options`` as world settings plus the settings of ``own``; every problem is named."""
+    world_keys = set(WorldConfig.model_fields)
+    own_keys = set(own.model_fields)
+    unknown = sorted(set(options) - world_keys - own_keys)
+    if unknown:
+        allowed = ", ".join(sorted(world_keys | own_keys))
+        raise ConfigError(f"unknown {what} option(s) {', '.join(unknown)}; available: {allowed}")
+    try:
+        world = WorldConfig(**{k: v for k, v in options.items() if k in world_keys})
+        mine = own(**{k: v for k, v in options.items() if k in own_keys})
+    except ValidationError as err:
+        problems = "; ".join(f"{'.'.join(map(str, e['loc']))}={e.get('input')!r}: {e['msg']}" for e in err.errors())
+        raise ConfigError(f"invalid {what} option: {problems}") from None
+    return world, mine
+
+
+class World:
+    """The cell's MuJoCo model and data behind one lock."""
+
+    def __init__(self, config: WorldConfig | None = None, scene: SceneSpec | None = None) -> None:
+        self.config = config or WorldConfig()
+        self.scene = scene or self.config.build_scene()
+        self.robot = self.config.robot
+        self.xml = build_world_xml(self.scene, self.robot)
+        self.model = mujoco.MjModel.from_xml_string(self.xml)
+        self._data = mujoco.MjData(self.model)
+        self.lock = threading.RLock()
+        self.timestep_s = float(self.model.opt.timestep)
+        self._qpos_adr = np.array([self.model.joint(n).qposadr[0] for n in JOINT_NAMES])
+        self._dof_adr = np.array([self.model.joint(n).dofadr[0] for n in JOINT_NAMES])
+        self._pos_act = np.array([self.model.actuator(f"{n}_pos").id for n in JOINT_NAMES])
+        self._vel_act = np.array([self.model.actuator(f"{n}_vel").id for n in JOINT_NAMES])
+        self._site = self.model.site(TOOL_SITE).id
+        self.camera_id = self.model.camera(CAMERA_NAME).id
+        self._callback: StepCallback | None = None
+        self._callback_owner: object | None = None
+        self._rt_users = 0
+        self._rt_thread: threading.Thread | None = None
+        self._rt_stop = threading.Event()
+        self.real_time_overruns = 0
+        home = self.config.home_q_rad or HOME_Q_RAD[self.robot]
+        if len(home) != len(JOINT_NAMES):
+            raise ConfigError(f"home_q_rad needs {len(JOINT_NAMES)} joint positions, got {len(home)}")
+        self.set_joint_positions(np.asarray(home, float))
+
+    # -- state ------------------------------------------------------------------------------------
+    @property
+    def time_s(self) -> float:
+        with self.lock:
+            return float(self._data.time)
+
+    def joint_positions(self) -> np.ndarray:
+        with self.lock:
+            return self._data.qpos[self._qpos_adr].copy()
+
+    def joint_velocities(self) -> np.ndarray:
+        with self.lock:
+            return self._data.qvel[self._dof_adr].copy()
+
+    def tool_pose(self) -> np.ndarray:
+        """``base_T_tool0`` (4x4) at the current joint positions."""
+        with self.lock:
+            out = np.eye(4)
+            out[:3, :3] = self._data.site_xmat[self._site].reshape(3, 3)
+            out[:3, 3] = self._data.site_xpos[self._site]
+            return out
+
+    def tool_jacobian(self) -> np.ndarray:
+        """6 x 6 geometric Jacobian of ``tool0`` in the base frame (rows vx vy vz wx wy wz)."""
+        with self.lock:
+            jacp = np.zeros((3, self.model.nv))
+            jacr = np.zeros((3, self.model.nv))
+            mujoco.mj_jacSite(self.model, self._data, jacp, jacr, self._site)
+            return np.vstack([jacp, jacr])[:, self._dof_adr]
+
+    def camera_pose(self) -> np.ndarray:
+        """``base_T_camera_color_optical_frame`` (4x4) now (it moves with the arm when eye-in-hand)."""
+        with self.lock:
+            out = np.eye(4)
+            out[:3, :3] = self._data.cam_xmat[self.camera_id].reshape(3, 3) @ MUJOCO_T_OPTICAL
+            out[:3, 3] = self._data.cam_xpos[self.camera_id]
+            return out
+
+    def set_joint_positions(self, q: np.ndarray) -> None:
+        """Place the arm at ``q`` at rest and hold it there (no dynamics in between)."""
+        q = np.asarray(q, float)
+        with self.lock:
+            self._data.qpos[self._qpos_adr] = q
+            self._data.qvel[self._dof_adr] = 0.0
+            self.command(q, np.zeros(len(q)))
+            mujoco.mj_forward(self.model, self._data)
+
+    def command(self, q: np.ndarray, qd: np.ndarray) -> None:
+        """Joint position targets and velocity feed-forward for the arm's servos."""
+        with self.lock:
+            self._data.ctrl[self._pos_act] = q
+            self._data.ctrl[self._vel_act] = qd
+
+    # -- stepping ---------------------------------------------------------------------------------
+    def set_step_callback(self, callback: StepCallback | None, owner: object) -> None:
+        """Install the robot driver's per-step controller (``callback(sim_time_s, dt_s)``); one at a time."""
+        with self.lock:
+            if callback is not None and self._callback_owner not in (None, owner):
+                raise ConfigError("the simulated robot already has a driver connected; disconnect it first")
+            if callback is None and self._callback_owner is not owner:
+                return
+            self._callback, self._callback_owner = callback, (owner if callback is not None else None)
+
+    def step(self, duration_s: float) -> None:
+        """Advance physics by ``duration_s`` (rounded to whole timesteps, at least one)."""
+        n = max(1, round(duration_s / self.timestep_s))
+        with self.lock:
+            for _ in range(n):
+                if self._callback is not None:
+                    self._callback(float(self._data.time), self.timestep_s)
+                mujoco.mj_step(self.model, self._data)
+            # mj_step leaves the kinematics one step behind qpos; bring them up to date for readers.
+            mujoco.mj_forward(self.model, self._data)
+
+    def acquire_real_time(self) -> None:
+        """Keep physics running at wall-clock pace until every acquirer has released it."""
+        with self.lock:
+            self._rt_users += 1
+            if self._rt_thread is None:
+                self._rt_stop.clear()
+                self._rt_thread = threading.Thread(target=self._run_real_time, name="sim-physics", daemon=True)
+                self._rt_thread.start()
+
+    def release_real_time(self) -> None:
+        with self.lock:
+            self._rt_users = max(0, self._rt_users - 1)
+            if self._rt_users or self._rt_thread is None:
+                return
+            thread, self._rt_thread = self._rt_thread, None
+            self._rt_stop.set()
+        thread.join(timeout=2.0)
+
+    @property
+    def real_time(self) -> bool:
+        return self._rt_thread is not None
+
+    def _run_real_time(self) -> None:
+        wall0, sim0 = time.perf_counter(), self.time_s
+        while not self._rt_stop.is_set():
+            behind = sim0 + (time.perf_counter() - wall0) - self.time_s
+            if behind > MAX_CATCH_UP_S:  # the machine stalled: resume from now rather than race
+                self.real_time_overruns += 1
+                wall0, sim0 = time.perf_counter(), self.time_s
+                behind = 0.0
+            if behind >= self.timestep_s:
+                self.step(behind)
+            self._rt_stop.wait(self.timestep_s)
+
+    def update_renderer(self, renderer: Any) -> float:
+        """Copy the current state into ``renderer`` (a ``mujoco.Renderer``) as the cell camera sees it;
+        returns the sim time the picture shows. Rendering itself then needs no lock."""
+        with self.lock:
+            renderer.update_scene(self._data, camera=self.camera_id)
+            return float(self._data.time)
+
+
+_SHARED: dict[WorldConfig, World] = {}
+_SHARED_LOCK = threading.Lock()
+
+
+def shared_world(config: WorldConfig) -> World:
+    """The process-wide world for ``config``: the sim camera, robot and oracle of one process meet here."""
+    with _SHARED_LOCK:
+        if config not in _SHARED:
+            _SHARED[config] = World(config)
+        return _SHARED[config]

@@ -1,0 +1,89 @@
+"""The project's own trace server (``spatial-trace serve``): ``POST /v1/trace``.
+
+The wire format is ``spatial_trace_ros.server.schema`` (shared with the server): color image and
+optional 16-bit depth PNG in base64, intrinsics, instruction and sampling settings; the reply holds
+samples as pixel points [u, v, d|null] (and the raw text for text models), model name/version and
+server timings. All samples travel in one request; the server batches them. A bearer token comes
+from ``api_key``, ``api_key_env`` or, like the server itself, ``SPATIAL_TRACE_SERVER_TOKEN``.
+"""
+
+from __future__ import annotations
+
+import os
+from typing import Any, ClassVar
+
+import numpy as np
+from pydantic import Field, ValidationError
+
+from spatial_trace_ros.errors import ConfigError, ModelError
+from spatial_trace_ros.server.schema import TRACE_PATH, Intrinsics, TraceRequest, TraceResponse
+from spatial_trace_ros.trace.backends.base import HttpBackendOptions, HttpTraceModel
+from spatial_trace_ros.trace.encoding import b64
+from spatial_trace_ros.trace.model import ModelAnswer, TraceQuery
+
+SERVER_TOKEN_ENV = "SPATIAL_TRACE_SERVER_TOKEN"
+
+
+class TraceServerOptions(HttpBackendOptions):
+    base_url: str = Field("http://127.0.0.1:8500", description="trace server, e.g. http://gpu-host:8500")
+    send_depth: bool = Field(True, description="send the aligned depth image when the frame has one")
+    send_intrinsics: bool = Field(True, description="send the color camera intrinsics")
+    max_new_tokens: int = Field(512, ge=1, le=4096, description="longest text answer of text models [tokens]")
+
+
+class TraceServerBackend(HttpTraceModel):
+    """Client of a ``spatial-trace serve`` server."""
+
+    Options = TraceServerOptions
+    name: ClassVar[str] = "http"
+    default_convention: ClassVar[str] = "robotracer"
+    samples_per_request: ClassVar[bool] = True
+
+    def _read_token(self) -> str:
+        return super()._read_token() or os.environ.get(SERVER_TOKEN_ENV, "")
+
+    async def _sample(self, query: TraceQuery, count: int) -> list[ModelAnswer]:
+        opts = self.options
+        color, depth, depth_scale_m, encode_s = await self.encode_frame(query, opts.send_depth)
+        intr = query.frame.intrinsics
+        try:
+            request = TraceRequest(
+                instruction=query.instruction,
+                image_b64=b64(color),
+                depth_png_b64=b64(depth) if depth is not None else None,
+                depth_scale_m=depth_scale_m,
+                intrinsics=Intrinsics(fx=intr.fx, fy=intr.fy, cx=intr.cx, cy=intr.cy, width=intr.width,
+                                      height=intr.height) if opts.send_intrinsics else None,
+                n_samples=count,
+                temperature=query.temperature,
+                max_new_tokens=opts.max_new_tokens,
+            )
+        except ValidationError as err:
+            first = err.errors()[0]
+            raise ConfigError(
+                f"cannot ask the trace server: {'.'.join(map(str, first['loc']))}: {first['msg']}"
+            ) from None
+        payload: dict[str, Any] = request.model_dump()
+        reply, elapsed_s = await self.post_json(TRACE_PATH, payload, "trace server")
+        try:
+            response = TraceResponse.model_validate(reply)
+        except ValidationError as err:
+            raise ModelError(
+                f"trace server at {opts.base_url} replied with an unexpected body ({err.error_count()} problems, "
+                f"first: {err.errors()[0]['msg']} at {'.'.join(map(str, err.errors()[0]['loc']))}): "
+                f"{str(reply)[:200]!r}"
+            ) from None
+        model = f"{response.model.name}:{response.model.version}"
+        meta = {
+            "encode_ms": encode_s * 1e3,
+            "round_trip_ms": elapsed_s * 1e3,
+            "server_timings_ms": response.timings_ms.model_dump(),
+            "server_backend": response.model.backend,
+        }
+        answers = []
+        for sample in response.samples:
+            points = None
+            if sample.points:
+                points = np.array([[u, v, np.nan if d is None else d] for u, v, d in sample.points], dtype=float)
+            answers.append(ModelAnswer(sample.text or "", self.convention, model, elapsed_s, points, dict(meta)))
+        return answers

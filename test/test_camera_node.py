@@ -1,0 +1,166 @@
+"""camera_node in its own process plays a synthetic recording; this process subscribes like the trace
+node would and checks pixels, depth, intrinsics, frame ids and stamps against what was recorded, and
+the /diagnostics statuses for the end of a recording, a missing file and bad parameters."""
+
+from __future__ import annotations
+
+import shutil
+import sys
+from collections.abc import Callable
+from pathlib import Path
+
+import numpy as np
+import pyrealsense2 as rs
+import pytest
+from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus
+from sensor_msgs.msg import CameraInfo, Image
+
+from spatial_trace_ros.ros.conversions import msg_to_image, stamp_to_seconds
+from spatial_trace_ros.ros.qos import SENSOR_RELIABLE, STATE
+from spatial_trace_ros.testing.realsense_recording import (
+    SyntheticRecordingSpec,
+    expected_color,
+    expected_depth_m,
+    frame_index_of,
+    frame_stamp_s,
+    write_synthetic_recording,
+)
+
+pytestmark = pytest.mark.integration
+
+SPEC = SyntheticRecordingSpec(n_frames=45)
+PREFIX = "/camera/camera"
+FRAME_ID = "camera_color_optical_frame"
+
+
+@pytest.fixture(scope="module")
+def recording(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return write_synthetic_recording(tmp_path_factory.mktemp("rec") / "desk.db3", SPEC)
+
+
+def start_node(procs, ros_env, **params: object):
+    args = []
+    for name, value in params.items():
+        text = str(value).lower() if isinstance(value, bool) else str(value)
+        args += ["-p", f"{name}:={text}"]
+    return procs.start("camera_node", [sys.executable, "-m", "spatial_trace_ros.nodes.camera_node", "--ros-args",
+                                       *args], env=ros_env)
+
+
+def camera_status(diagnostics: list) -> Callable[[], DiagnosticStatus | None]:
+    def latest() -> DiagnosticStatus | None:
+        for array in reversed(diagnostics):
+            for st in array.status:
+                if st.name == "camera_node: camera":
+                    return st
+        return None
+    return latest
+
+
+def values(status: DiagnosticStatus) -> dict[str, str]:
+    return {kv.key: kv.value for kv in status.values}
+
+
+def test_node_publishes_the_recording_as_realsense_ros_would(procs, ros_env, harness, recording) -> None:
+    colors = harness.collect(Image, f"{PREFIX}/color/image_raw", SENSOR_RELIABLE)
+    depths = harness.collect(Image, f"{PREFIX}/aligned_depth_to_color/image_raw", SENSOR_RELIABLE)
+    color_infos = harness.collect(CameraInfo, f"{PREFIX}/color/camera_info", SENSOR_RELIABLE)
+    depth_infos = harness.collect(CameraInfo, f"{PREFIX}/aligned_depth_to_color/camera_info", SENSOR_RELIABLE)
+    diagnostics = harness.collect(DiagnosticArray, "/diagnostics", STATE)
+    node = start_node(procs, ros_env, source="replay", recording_path=recording, diagnostics_period_s=0.2)
+    latest = camera_status(diagnostics)
+    harness.wait(lambda: (st := latest()) is not None and values(st)["state"] == "ended", 60.0,
+                 f"the end of the recording in /diagnostics\n{node.tail()}")
+
+    assert len(colors) >= SPEC.n_frames // 2, "most frames of a real-time replay reach a subscriber"
+    stamps = [stamp_to_seconds(m.header.stamp) for m in colors]
+    assert all(b > a for a, b in zip(stamps, stamps[1:])), "no frame twice, none out of order"
+    depth_by_stamp = {stamp_to_seconds(m.header.stamp): m for m in depths}
+    expected_mm = np.nan_to_num(expected_depth_m(SPEC) * 1000.0)
+    for msg, stamp in zip(colors, stamps, strict=True):
+        assert (msg.encoding, msg.header.frame_id, msg.width, msg.height) == ("rgb8", FRAME_ID, 640, 480)
+        image = msg_to_image(msg)
+        index = frame_index_of(image)
+        assert stamp == pytest.approx(frame_stamp_s(SPEC, index), abs=1e-6)
+        np.testing.assert_array_equal(image, expected_color(SPEC, index))
+        depth_msg = depth_by_stamp[stamp]
+        assert (depth_msg.encoding, depth_msg.header.frame_id) == ("16UC1", FRAME_ID)
+        depth = msg_to_image(depth_msg)
+        written = depth > 0
+        assert written.mean() > 0.85
+        assert np.abs(depth[written].astype(float) - expected_mm[written]).max() <= 5.0  # mm, ramp 1.6 mm/px
+
+    for info in (color_infos[-1], depth_infos[-1]):
+        assert info.header.frame_id == FRAME_ID and (info.width, info.height) == (640, 480)
+        np.testing.assert_allclose(np.reshape(info.k, (3, 3)), SPEC.intrinsics.K, rtol=1e-6)
+        np.testing.assert_allclose(info.d, SPEC.distortion_coeffs, rtol=1e-6, atol=1e-9)
+        np.testing.assert_allclose(np.reshape(info.p, (3, 4))[:, :3], SPEC.intrinsics.K, rtol=1e-6)
+        assert info.distortion_model == "plumb_bob"
+    assert {stamp_to_seconds(i.header.stamp) for i in color_infos} >= set(stamps)
+
+    final = latest()
+    assert final.level == DiagnosticStatus.WARN and final.hardware_id == SPEC.serial_number
+    assert "ended after 45 frames" in final.message and "loop_recording" in final.message
+    v = values(final)
+    assert (v["frames"], v["drops"], v["device"], v["timestamp_domain"]) == ("45", "0", SPEC.device_name,
+                                                                              "hardware_clock")
+    n_at_end = len(colors)
+    harness.wait(lambda: len(diagnostics) > 3 + len(diagnostics) // 2, 10.0, "more diagnostics after the end")
+    assert len(colors) == n_at_end, "nothing is republished after the recording ended"
+    assert node.alive()
+
+
+def test_missing_recording_is_reported_and_picked_up_when_it_appears(procs, ros_env, harness, recording,
+                                                                    tmp_path) -> None:
+    target = tmp_path / "later.db3"
+    colors = harness.collect(Image, f"{PREFIX}/color/image_raw", SENSOR_RELIABLE)
+    diagnostics = harness.collect(DiagnosticArray, "/diagnostics", STATE)
+    start_node(procs, ros_env, source="replay", recording_path=target, loop_recording=True,
+               diagnostics_period_s=0.2, reconnect_backoff_max_s=0.5)
+    latest = camera_status(diagnostics)
+    harness.wait(lambda: (st := latest()) is not None and values(st)["state"] == "reconnecting", 30.0,
+                 "a reconnecting status")
+    st = latest()
+    assert st.level == DiagnosticStatus.ERROR
+    assert f"recording {target} not found; set recording_path" in st.message
+    assert not colors
+
+    shutil.copy(recording, tmp_path / "partial.tmp")
+    (tmp_path / "partial.tmp").rename(target)
+    harness.wait(lambda: len(colors) >= 5, 30.0, "frames once the recording exists")
+    harness.wait(lambda: values(latest())["state"] == "streaming", 10.0, "a streaming status")
+    assert latest().level in (DiagnosticStatus.OK, DiagnosticStatus.WARN)
+
+
+def test_unsupported_profile_fails_with_the_available_ones(procs, ros_env, harness, recording) -> None:
+    diagnostics = harness.collect(DiagnosticArray, "/diagnostics", STATE)
+    node = start_node(procs, ros_env, source="replay", recording_path=recording, color_profile="1280x720x30",
+                      diagnostics_period_s=0.2)
+    latest = camera_status(diagnostics)
+    harness.wait(lambda: (st := latest()) is not None and values(st)["state"] == "failed", 30.0,
+                 f"a failed status\n{node.tail()}")
+    st = latest()
+    assert st.level == DiagnosticStatus.ERROR
+    assert "color_profile '1280x720x30'" in st.message and "available color profiles: 640x480x30 rgb8" in st.message
+    assert values(st)["reconnects"] == "0" and node.alive()
+
+
+@pytest.mark.skipif(len(rs.context().query_devices()) > 0, reason="a RealSense camera is attached")
+def test_absent_camera_is_reported_while_the_node_keeps_trying(procs, ros_env, harness) -> None:
+    diagnostics = harness.collect(DiagnosticArray, "/diagnostics", STATE)
+    node = start_node(procs, ros_env, source="realsense", serial_number="123456", diagnostics_period_s=0.2)
+    latest = camera_status(diagnostics)
+    harness.wait(lambda: (st := latest()) is not None and values(st)["state"] == "reconnecting", 30.0,
+                 f"a reconnecting status\n{node.tail()}")
+    st = latest()
+    assert st.level == DiagnosticStatus.ERROR
+    assert "no RealSense camera with serial number '123456' is connected; available: (none" in st.message
+    assert node.alive()
+
+
+def test_bad_parameter_stops_the_node_with_one_clear_line(procs, ros_env) -> None:
+    node = start_node(procs, ros_env, source="replay", color_profile="fullhd", recording_path="/x.db3")
+    assert node.popen.wait(60) == 2
+    out = node.output()
+    assert "color_profile = 'fullhd'" in out and "is not WIDTHxHEIGHTxFPS" in out
+    assert "Traceback" not in out
