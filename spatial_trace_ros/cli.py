@@ -15,9 +15,14 @@ from spatial_trace_ros.errors import SpatialTraceError
 
 COMMANDS: dict[str, str] = {
     "version": "spatial_trace_ros.commands.version",
+    "sim-scene": "spatial_trace_ros.commands.sim_scene",
     "serve": "spatial_trace_ros.commands.serve",
     "record": "spatial_trace_ros.commands.record",
     "eval-answers": "spatial_trace_ros.commands.eval_answers",
+    "synth": "spatial_trace_ros.commands.synth",
+    "eval": "spatial_trace_ros.commands.eval",
+    "export-finetune": "spatial_trace_ros.commands.export_finetune",
+    "parse": "spatial_trace_ros.commands.parse",
 }
 
 

@@ -17,6 +17,9 @@ the benchmark's output files carry:
 
 The benchmark's own output files do not record the image size; :func:`resolve_image_size` finds it
 (command line, sample fields, the image file, or ``2 cx x 2 cy`` as a last resort, flagged).
+For running a model over a dataset, :func:`load_entries` keeps each sample's raw record beside it and
+:func:`load_frame` reads its image and 16-bit depth (``depth_scale_m`` per sample, default 1 mm) into an
+``RgbdFrame``.
 """
 
 from __future__ import annotations
@@ -30,7 +33,10 @@ import numpy as np
 
 from spatial_trace_ros.errors import ConfigError
 from spatial_trace_ros.eval.success import OrientedBox
+from spatial_trace_ros.geometry.camera_model import CameraIntrinsics, RgbdFrame
 
+DATASET_FILE = "samples.jsonl"
+DEFAULT_DEPTH_SCALE_M = 0.001
 _REQUIRED = ("gt_depth_intrinsics", "trajectory", "bbox_center", "bbox_extent", "bbox_rotation")
 
 
@@ -187,3 +193,74 @@ def resolve_image_size(
             with Image.open(image) as im:
                 return (int(im.width), int(im.height)), "image"
     return (round(float(2 * sample.K[0, 2])), round(float(2 * sample.K[1, 2]))), "principal_point"
+
+
+@dataclass(frozen=True, eq=False)
+class DatasetEntry:
+    """One sample with its raw record (written back with the answer) and its index in the dataset."""
+
+    index: int
+    record: dict[str, Any]
+    sample: BenchmarkSample
+
+    @property
+    def qid(self) -> str:
+        return str(self.sample.question_id)
+
+
+def resolve_dataset(path: str | Path) -> Path:
+    """The samples file of a dataset folder (``samples.jsonl``) or the file itself."""
+    p = Path(path)
+    if p.is_dir():
+        p = p / DATASET_FILE
+        if not p.is_file():
+            raise ConfigError(f"{path} has no {DATASET_FILE}; make one with `spatial-trace synth --out {path}` or "
+                              "pass the dataset's .jsonl file")
+    elif not p.is_file():
+        raise ConfigError(f"dataset {p} does not exist; pass a folder made by `spatial-trace synth` or a .jsonl file")
+    return p
+
+
+def load_entries(samples_file: Path) -> list[DatasetEntry]:
+    """Every sample of a ``.jsonl`` dataset, with its raw record."""
+    entries = []
+    for number, line in enumerate(samples_file.read_text(encoding="utf-8").splitlines(), start=1):
+        if not line.strip():
+            continue
+        try:
+            record = json.loads(line)
+        except json.JSONDecodeError as err:
+            raise ConfigError(f"{samples_file} line {number}: not valid JSON ({err})") from None
+        sample = sample_from_record(record, f"{samples_file} line {number}")
+        entries.append(DatasetEntry(len(entries), record, sample))
+    if not entries:
+        raise ConfigError(f"{samples_file} holds no samples")
+    ids = [e.qid for e in entries]
+    if len(set(ids)) != len(ids):
+        raise ConfigError(f"{samples_file}: question_id values repeat; each sample needs its own id to be resumable")
+    return entries
+
+
+def load_frame(entry: DatasetEntry, base_dir: Path) -> RgbdFrame:
+    """The sample's RGB image and aligned 16-bit depth (when it has one) as one frame."""
+    import cv2
+    from PIL import Image
+
+    sample = entry.sample
+    if not sample.image_path:
+        raise ConfigError(f"sample {entry.qid} has no image_path; a live backend needs the image")
+    image_file = base_dir / sample.image_path
+    if not image_file.is_file():
+        raise ConfigError(f"sample {entry.qid}: image {image_file} not found; is --dataset the dataset's folder?")
+    with Image.open(image_file) as im:
+        color = np.asarray(im.convert("RGB"))
+    height, width = color.shape[:2]
+    depth = None
+    if sample.depth_path:
+        depth_file = base_dir / sample.depth_path
+        depth = cv2.imread(str(depth_file), cv2.IMREAD_UNCHANGED)
+        if depth is None or depth.dtype != np.uint16 or depth.shape != (height, width):
+            raise ConfigError(f"sample {entry.qid}: {depth_file} is not a 16-bit depth image of {width}x{height}")
+    scale = float(entry.record.get("depth_scale_m", DEFAULT_DEPTH_SCALE_M))
+    intr = CameraIntrinsics.from_matrix(sample.K, width, height)
+    return RgbdFrame(color, depth, intr, scale, 0.0)

@@ -55,6 +55,7 @@ class SafetyCode(str, Enum):
     """Machine-readable reason codes. ``severity`` says what each does to the verdict."""
 
     # data the plan came from
+    INVALID_INPUT = "INVALID_INPUT"
     TRACE_TOO_SHORT = "TRACE_TOO_SHORT"
     DEPTH_INVALID = "DEPTH_INVALID"
     MODEL_DISAGREEMENT = "MODEL_DISAGREEMENT"

@@ -123,6 +123,11 @@ class RobotDriver(ABC):
     def kick_watchdog(self) -> None:  # noqa: B027 - drivers without a robot-side watchdog need nothing
         """Tell the robot side this loop is alive (ur_rtde watchdog); a silent loop stops the arm."""
 
+    def prepare_motion(self) -> None:  # noqa: B027 - most robots stay ready between runs
+        """Called before each run: make the robot take setpoints again after the last run's ``stop``
+        (G1: ``stop`` hands the arm back to the robot, this takes it over again). Blocks until ready;
+        raises ``RobotError`` saying why when it cannot."""
+
 
 # driver name -> "module:factory"; factory(model, **options) -> RobotDriver.
 DRIVERS: dict[str, str] = {

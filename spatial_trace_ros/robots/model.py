@@ -83,9 +83,13 @@ class RobotModel(ABC):
 
     def condition_numbers(self, qs: np.ndarray) -> np.ndarray:
         """Jacobian condition numbers (N,) (inf at an exact singularity)."""
-        s = np.linalg.svd(self.jacobian_many(qs), compute_uv=False)
-        with np.errstate(divide="ignore"):
-            return np.where(s[:, -1] > 1e-12, s[:, 0] / np.maximum(s[:, -1], 1e-300), np.inf)
+        jac = self.jacobian_many(qs)
+        jt = np.swapaxes(jac, 1, 2)
+        # Eigenvalues of the smaller Gram matrix are the squared singular values (cheaper than an SVD).
+        eig = np.linalg.eigvalsh(jt @ jac if jac.shape[2] <= 6 else jac @ jt)
+        lo, hi = eig[:, 0], eig[:, -1]
+        singular = lo <= hi * 1e-14
+        return np.where(singular, np.inf, np.sqrt(hi / np.where(singular, 1.0, lo)))
 
     def ik_path(self, poses: np.ndarray, q_near: np.ndarray) -> np.ndarray:
         """Joint rows (N, dof) for a path of poses, each solved near the previous one so the arm does

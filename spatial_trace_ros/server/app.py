@@ -121,9 +121,19 @@ def _validation_detail(err: RequestValidationError) -> str:
         msg = e.get("msg", "invalid")
         if e.get("type") == "json_invalid":
             msg = f"not valid JSON ({e.get('ctx', {}).get('error', 'decode error')})"
+        elif loc == "body" and e.get("type") in ("model_attributes_type", "dict_type", "missing"):
+            msg = "the body must be a JSON object sent with Content-Type: application/json"
         parts.append(f"{loc}: {msg}")
     detail = "invalid request: " + "; ".join(parts)
     return detail if len(detail) <= _MAX_DETAIL_CHARS else detail[: _MAX_DETAIL_CHARS - 3] + "..."
+
+
+_BEARER = HTTPBearer(auto_error=False, description="the server's token (--token-file)")
+
+
+def _require_token(request: Request, _: Annotated[HTTPAuthorizationCredentials | None, Security(_BEARER)]) -> None:
+    """Declares bearer auth in the OpenAPI document; the check itself reads the raw header."""
+    request.app.state.auth.check(request.headers.get("authorization"))
 
 
 def create_app(service: TraceService, auth: BearerAuth, max_body_bytes: int, request_timeout_s: float) -> Any:
@@ -144,12 +154,8 @@ def create_app(service: TraceService, auth: BearerAuth, max_body_bytes: int, req
         "spatial_trace_ros clients. See docs/server.md.",
         docs_url=None, redoc_url=None, lifespan=lifespan,
     )
-    bearer = HTTPBearer(auto_error=False, description="the server's token (--token-file)")
-
-    def require_token(request: Request, _: Annotated[HTTPAuthorizationCredentials | None, Security(bearer)]) -> None:
-        auth.check(request.headers.get("authorization"))
-
-    authorized = Security(require_token)
+    app.state.auth = auth
+    authorized = [Security(_require_token)]
 
     errors: dict[int | str, dict[str, Any]] = {
         code: {"model": ErrorResponse, "description": text}
@@ -160,8 +166,9 @@ def create_app(service: TraceService, auth: BearerAuth, max_body_bytes: int, req
         )
     }
 
-    @app.post(TRACE_PATH, response_model=TraceResponse, responses=errors, summary="Predict a trace for one frame")
-    async def trace(body: TraceRequest, request: Request, _: Annotated[None, authorized]) -> TraceResponse:
+    @app.post(TRACE_PATH, response_model=TraceResponse, responses=errors, dependencies=authorized,
+              summary="Predict a trace for one frame")
+    async def trace(body: TraceRequest, request: Request) -> TraceResponse:
         try:
             response = await asyncio.wait_for(service.trace(body), request_timeout_s)
         except asyncio.TimeoutError:
@@ -181,8 +188,8 @@ def create_app(service: TraceService, auth: BearerAuth, max_body_bytes: int, req
             return JSONResponse({"detail": reason}, status_code=503, headers={"Retry-After": "1"})
         return {"status": "ready", "model": service.model_info.model_dump(), "device": service.backend.device}
 
-    @app.get(METRICS_PATH, summary="Prometheus metrics", response_class=Response)
-    async def metrics(_: Annotated[None, authorized]) -> Response:
+    @app.get(METRICS_PATH, summary="Prometheus metrics", response_class=Response, dependencies=authorized)
+    async def metrics() -> Response:
         body, content_type = service.metrics.render()
         return Response(body, media_type=content_type)
 

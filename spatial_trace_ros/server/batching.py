@@ -89,10 +89,8 @@ class MicroBatcher:
                 await self._worker
             self._worker = None
         while not self._queue.empty():
-            pending = self._queue.get_nowait()
-            if not pending.future.done():
-                pending.future.set_exception(RuntimeError("the server is shutting down"))
-        self._executor.shutdown(wait=True)
+            _fail([self._queue.get_nowait()], RuntimeError("the server is shutting down"))
+        await asyncio.to_thread(self._executor.shutdown, True)  # a model call in progress finishes
 
     def _set_depth(self) -> None:
         if self._metrics is not None:
@@ -126,10 +124,11 @@ class MicroBatcher:
                 results = await loop.run_in_executor(self._executor, self._run_batch, [p.payload for p in batch])
                 if len(results) != len(batch):
                     raise RuntimeError(f"the model returned {len(results)} results for a batch of {len(batch)}")
+            except asyncio.CancelledError:
+                _fail(batch, RuntimeError("the server is shutting down"))
+                raise
             except Exception as err:  # handed to every caller of this batch
-                for p in batch:
-                    if not p.future.done():
-                        p.future.set_exception(err)
+                _fail(batch, err)
                 continue
             inference_s = time.perf_counter() - started
             if self._metrics is not None:
@@ -141,3 +140,9 @@ class MicroBatcher:
                     self._metrics.queue_wait.observe(queue_s)
                 if not p.future.done():
                     p.future.set_result((result, BatchTiming(queue_s, inference_s, len(batch))))
+
+
+def _fail(batch: list[_Pending], err: BaseException) -> None:
+    for p in batch:
+        if not p.future.done():
+            p.future.set_exception(err)

@@ -19,6 +19,7 @@ from prometheus_client import (
     Histogram,
     Info,
     ProcessCollector,
+    disable_created_metrics,
     generate_latest,
 )
 
@@ -29,6 +30,7 @@ _BATCH_BUCKETS = (1, 2, 3, 4, 6, 8, 12, 16, 24, 32, 48, 64, 128, 256)
 
 class ServerMetrics:
     def __init__(self) -> None:
+        disable_created_metrics()  # the *_created series only add noise to every scrape
         self.registry = CollectorRegistry()
         r = self.registry
         self.requests = Counter(

@@ -92,7 +92,8 @@ class SimFrameSource(FrameSource):
             self.close()
             self.stats.state, self.stats.detail = "failed", str(err)
             raise CameraError(gl_failure_hint(err)) from None
-        self.stats.state, self.stats.detail = "streaming", f"simulated {self._intrinsics.width}x{self._intrinsics.height}"
+        size = f"{self._intrinsics.width}x{self._intrinsics.height}"
+        self.stats.state, self.stats.detail = "streaming", f"simulated {size}"
 
     def _make_renderer(self, world: World) -> Any:
         import mujoco
@@ -108,13 +109,15 @@ class SimFrameSource(FrameSource):
             raise CameraError(f"no new frame within {timeout_s} s: the sim camera runs at {self.options.fps} fps")
         if wait_s > 0:
             time.sleep(wait_s)
+        self._last_frame_wall = time.monotonic()
         future = self._executor.submit(self._render)
         try:
             frame = future.result(timeout=max(timeout_s, 1e-3))
         except FutureTimeout:
             self.stats.drops += 1
-            raise CameraError(f"rendering took longer than {timeout_s} s; lower the resolution or raise the timeout") from None
-        self._last_frame_wall = time.monotonic()
+            raise CameraError(
+                f"rendering took longer than {timeout_s} s; lower the resolution or raise the timeout"
+            ) from None
         self.stats.frames += 1
         return frame
 

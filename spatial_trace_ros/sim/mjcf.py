@@ -46,7 +46,9 @@ def _mat_quat(R: np.ndarray) -> str:
 
 
 def _add_object(worldbody: ET.Element, obj: ObjectSpec) -> None:
-    body = ET.SubElement(worldbody, "body", name=body_name(obj.name), pos=_fmt(obj.position_m), quat=_yaw_quat(obj.yaw_rad))
+    body = ET.SubElement(
+        worldbody, "body", name=body_name(obj.name), pos=_fmt(obj.position_m), quat=_yaw_quat(obj.yaw_rad)
+    )
     rgba = _fmt(obj.rgba)
     sx, sy, sz = (v / 2 for v in obj.size_m)
     prefix = body_name(obj.name)
@@ -57,8 +59,8 @@ def _add_object(worldbody: ET.Element, obj: ObjectSpec) -> None:
     elif obj.kind == "bowl":
         w = obj.wall_m
         ET.SubElement(
-            body, "geom", name=f"{prefix}_floor", type="cylinder", size=_fmt([sx, w / 2]), pos=_fmt([0, 0, -sz + w / 2]),
-            rgba=rgba,
+            body, "geom", name=f"{prefix}_floor", type="cylinder", size=_fmt([sx, w / 2]),
+            pos=_fmt([0, 0, -sz + w / 2]), rgba=rgba,
         )
         chord = 2 * sx * math.tan(math.pi / BOWL_SEGMENTS) + 0.002
         for k in range(BOWL_SEGMENTS):
@@ -73,9 +75,9 @@ def _add_object(worldbody: ET.Element, obj: ObjectSpec) -> None:
             body, "geom", name=f"{prefix}_floor", type="box", size=_fmt([sx, sy, w / 2]), pos=_fmt([0, 0, -sz + w / 2]),
             rgba=rgba,
         )
-        for k, (px, py, hx, hy) in enumerate(
-            [(sx - w / 2, 0, w / 2, sy), (-sx + w / 2, 0, w / 2, sy), (0, sy - w / 2, sx, w / 2), (0, -sy + w / 2, sx, w / 2)]
-        ):
+        walls = [(sx - w / 2, 0, w / 2, sy), (-sx + w / 2, 0, w / 2, sy), (0, sy - w / 2, sx, w / 2),
+                 (0, -sy + w / 2, sx, w / 2)]
+        for k, (px, py, hx, hy) in enumerate(walls):
             ET.SubElement(
                 body, "geom", name=f"{prefix}_wall{k}", type="box", size=_fmt([hx, hy, sz]), pos=_fmt([px, py, 0]),
                 rgba=rgba,
@@ -126,8 +128,9 @@ def build_world_xml(scene: SceneSpec, robot: str) -> str:
     for k, light in enumerate(scene.lights):
         d = np.asarray(light.direction, float)
         ET.SubElement(
-            worldbody, "light", name=f"light{k}", directional="true", castshadow="false", pos=_fmt(-2.0 * d / np.linalg.norm(d)),
-            dir=_fmt(d), diffuse=_fmt([light.diffuse] * 3), specular="0.1 0.1 0.1",
+            worldbody, "light", name=f"light{k}", directional="true", castshadow="false",
+            pos=_fmt(-2.0 * d / np.linalg.norm(d)), dir=_fmt(d), diffuse=_fmt([light.diffuse] * 3),
+            specular="0.1 0.1 0.1",
         )
     _add_table(worldbody, scene)
     for obj in scene.objects:

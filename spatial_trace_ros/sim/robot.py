@@ -19,6 +19,7 @@ emergency stop or a lost connection for tests; the arm then holds where it was.
 
 from __future__ import annotations
 
+import time
 from typing import Any, Literal
 
 import numpy as np
@@ -40,9 +41,14 @@ class SimDriverOptions(BaseModel):
 
     model_config = ConfigDict(extra="forbid", frozen=True)
     real_time: bool = Field(True, description="step physics at wall-clock pace; false: one period per wait_period")
-    period_s: float = Field(0.0, ge=0.0, le=0.1, description="control period [s]; 0: the real arm's (ur5 0.008, ur5e 0.002)")
+    period_s: float = Field(
+        0.0, ge=0.0, le=0.1, description="control period [s]; 0: the real arm's (ur5 0.008, ur5e 0.002)"
+    )
     protective_stop_after_s: float = Field(
         0.0, ge=0.0, description="raise a protective stop this long after the first motion command [s]; 0: never"
+    )
+    stamp_clock: Literal["wall", "sim"] = Field(
+        "wall", description="stamp states with wall time (as the sim camera's frames) or simulated time"
     )
 
 
@@ -153,7 +159,7 @@ class SimRobotDriver(RobotDriver):
         with self.world.lock:
             connected = self._connected and self._fault != "disconnect"
             return RobotState(
-                stamp_s=self.world.time_s,
+                stamp_s=self.world.time_s if self.options.stamp_clock == "sim" else time.time(),
                 q=self.world.joint_positions(),
                 tcp=self.world.tool_pose(),
                 connected=connected,

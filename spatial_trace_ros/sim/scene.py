@@ -124,7 +124,9 @@ class CameraSpec(BaseModel):
 
     @property
     def parent_T_camera(self) -> Transform:
-        return Transform.from_quaternion_xyzw(self.translation_m, self.quaternion_xyzw, self.parent_frame, OPTICAL_FRAME)
+        return Transform.from_quaternion_xyzw(
+            self.translation_m, self.quaternion_xyzw, self.parent_frame, OPTICAL_FRAME
+        )
 
     @property
     def fy_px(self) -> float:
@@ -234,13 +236,14 @@ def default_camera(
 
 
 def _sample_object(rng: np.random.Generator, kind: str) -> tuple[tuple[float, float, float], float]:
-    """Size (bounding box, metres) and wall thickness of a new object of ``kind``."""
+    """Size (bounding box, metres) and wall thickness of a new object of ``kind``. Objects are at least
+    5 cm tall, so a flange-mounted TCP on an object's top keeps the wrist above the table."""
     if kind == "cube":
-        e = float(rng.uniform(0.040, 0.055))
+        e = float(rng.uniform(0.050, 0.060))
         return (e, e, e), 0.0
     if kind == "cylinder":
-        d = float(rng.uniform(0.040, 0.055))
-        return (d, d, float(rng.uniform(0.055, 0.080))), 0.0
+        d = float(rng.uniform(0.045, 0.055))
+        return (d, d, float(rng.uniform(0.060, 0.085))), 0.0
     if kind == "bowl":
         d = float(rng.uniform(0.14, 0.18))
         return (d, d, float(rng.uniform(0.050, 0.065))), 0.006

@@ -53,7 +53,9 @@ TEMPLATES: tuple[Template, ...] = (
     ),
     Template(
         "shift",
-        re.compile(rf"(?:move|push|slide|shift) {_OBJ} {_DIST} (?:to the )?(?P<dir>left|right|forward|backward|back|up)"),
+        re.compile(
+            rf"(?:move|push|slide|shift) {_OBJ} {_DIST} (?:to the )?(?P<dir>left|right|forward|backward|back|up)"
+        ),
         "move the red cube 10 cm to the left",
     ),
     Template(
@@ -162,12 +164,12 @@ def plan_task(
         distance = float(groups["dist"]) * _UNITS_M[groups["unit"]]
         key = {"forward": "behind", "backward": "front", "back": "front"}.get(groups["dir"], groups["dir"])
         if key == "up":
-            goal = start + [0.0, 0.0, distance]
+            goal = start + np.array([0.0, 0.0, distance])
         else:
             goal = np.array([*(obj.centre[:2] + camera_directions(base_T_camera)[key][:2] * distance), height])
     else:  # pick_up
         lift = float(groups["dist"]) * _UNITS_M[groups["unit"]] if groups.get("dist") else DEFAULT_LIFT_M
-        goal = start + [0.0, 0.0, lift]
+        goal = start + np.array([0.0, 0.0, lift])
     if name == "pick_up" or (name == "shift" and groups["dir"] == "up"):
         points = resample_by_count(np.array([start, goal]), n_points)
     else:

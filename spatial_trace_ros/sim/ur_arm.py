@@ -77,11 +77,11 @@ ARMS: dict[str, ArmSpec] = {
     ),
 }
 
-# Tool pointing straight down 0.4 m above the table's near half, elbow up, clear of the camera's
-# view of most of the placement area.
+# Tool pointing straight down 0.4 m above the table's near half, elbow up, tool x along base x
+# (the planner's default fixed orientation, roll pi), clear of the camera's view of the objects.
 HOME_Q_RAD: dict[str, tuple[float, ...]] = {
-    "ur5": (math.pi, -1.75, 1.85, -math.pi / 2 - 0.1, -math.pi / 2, 0.0),
-    "ur5e": (math.pi, -1.75, 1.85, -math.pi / 2 - 0.1, -math.pi / 2, 0.0),
+    "ur5": (math.pi, -1.75, 1.85, -math.pi / 2 - 0.1, -math.pi / 2, -math.pi / 2),
+    "ur5e": (math.pi, -1.75, 1.85, -math.pi / 2 - 0.1, -math.pi / 2, -math.pi / 2),
 }
 
 # Position servo stiffness [N m / rad] and velocity feed-forward gain [N m s / rad] per joint.

@@ -51,6 +51,19 @@ class WorldConfig(BaseModel):
         )
 
 
+def _validated(model: type[BaseModel], values: dict[str, Any], what: str) -> Any:
+    try:
+        return model(**values)
+    except ValidationError as err:
+        problems = "; ".join(f"{'.'.join(map(str, e['loc']))}={e.get('input')!r}: {e['msg']}" for e in err.errors())
+        raise ConfigError(f"invalid {what} option: {problems}") from None
+
+
+def world_config(**options: Any) -> WorldConfig:
+    """A ``WorldConfig`` whose every bad value is reported as one ``ConfigError`` naming it."""
+    return _validated(WorldConfig, options, "simulation")
+
+
 def split_options(options: dict[str, Any], own: type[BaseModel], what: str) -> tuple[WorldConfig, BaseModel]:
     """Validate ``options`` as world settings plus the settings of ``own``; every problem is named."""
     world_keys = set(WorldConfig.model_fields)
@@ -59,12 +72,8 @@ def split_options(options: dict[str, Any], own: type[BaseModel], what: str) -> t
     if unknown:
         allowed = ", ".join(sorted(world_keys | own_keys))
         raise ConfigError(f"unknown {what} option(s) {', '.join(unknown)}; available: {allowed}")
-    try:
-        world = WorldConfig(**{k: v for k, v in options.items() if k in world_keys})
-        mine = own(**{k: v for k, v in options.items() if k in own_keys})
-    except ValidationError as err:
-        problems = "; ".join(f"{'.'.join(map(str, e['loc']))}={e.get('input')!r}: {e['msg']}" for e in err.errors())
-        raise ConfigError(f"invalid {what} option: {problems}") from None
+    world = _validated(WorldConfig, {k: v for k, v in options.items() if k in world_keys}, what)
+    mine = _validated(own, {k: v for k, v in options.items() if k in own_keys}, what)
     return world, mine
 
 

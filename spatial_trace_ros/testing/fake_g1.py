@@ -11,7 +11,9 @@ Run it in its own process (``python -m spatial_trace_ros.testing.fake_g1 --domai
 
 Test side: ``status.json`` (rewritten atomically every 20 ms and on exit) holds its counters and
 state; ``commands.csv`` (if asked for) one row per accepted command: time, weight, the 17 arm_sdk
-joint positions. SIGUSR1 makes it go silent (no more ``rt/lowstate``), SIGUSR2 talk again.
+joint positions. SIGUSR1 makes it go silent (no more ``rt/lowstate``), SIGUSR2 talk again, and
+SIGHUP shoves ``--shove-joint`` by ``--shove-rad`` and holds it there (a person pushing the arm:
+a disturbance the driver must notice when it crosses a limit).
 """
 
 from __future__ import annotations
@@ -48,7 +50,7 @@ class FakeG1:
     """The simulated robot: state, command handling and the publishing loop."""
 
     def __init__(self, domain_id: int, interface: str, q0: np.ndarray, rate_hz: float, tau_s: float,
-                 status_path: Path, command_log: Path | None) -> None:
+                 status_path: Path, command_log: Path | None, shove: tuple[int, float] = (0, 0.0)) -> None:
         self.rate_hz = rate_hz
         self.tau_s = tau_s
         self.status_path = status_path
@@ -63,6 +65,8 @@ class FakeG1:
         self.max_weight_step = 0.0
         self.max_q_step_rad = 0.0
         self.last_command_mono_s: float | None = None
+        self.shove = shove
+        self.held: dict[int, float] = {}  # slot -> position someone holds it at
         self.silent = threading.Event()
         self.done = threading.Event()
         self._lock = threading.Lock()
@@ -111,11 +115,18 @@ class FakeG1:
             target[SDK_SLOTS] = self.weight * self.commanded_q[SDK_SLOTS] + (1.0 - self.weight) * self.own_q[SDK_SLOTS]
             previous = self.q.copy()
             self.q += (target - self.q) * (1.0 - math.exp(-dt_s / self.tau_s))
+            for slot, held_q in self.held.items():
+                self.q[slot] = held_q
             self.dq = (self.q - previous) / dt_s
+
+    def apply_shove(self) -> None:
+        slot, delta_rad = self.shove
+        with self._lock:
+            self.held[slot] = self.q[slot] + delta_rad
 
     def publish(self) -> None:
         state = self.state
-        state.tick = (state.tick + int(round(1000.0 / self.rate_hz))) % 2**32
+        state.tick = (state.tick + round(1000.0 / self.rate_hz)) % 2**32
         with self._lock:
             for slot, m in enumerate(state.motor_state):
                 m.q = float(self.q[slot])
@@ -188,19 +199,24 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--q0", nargs="*", default=[], metavar="JOINT=RAD", help="initial pose (others 0)")
     parser.add_argument("--status", type=Path, required=True, help="status JSON file to keep current")
     parser.add_argument("--command-log", type=Path, default=None, help="CSV of every accepted command")
+    parser.add_argument("--shove-joint", default="left_elbow_joint", choices=ARM_SDK_JOINTS,
+                        help="joint SIGHUP pushes")
+    parser.add_argument("--shove-rad", type=float, default=0.5, help="how far SIGHUP pushes it [rad]")
     args = parser.parse_args(argv)
     robot = FakeG1(args.domain_id, args.interface, parse_pose(args.q0), args.rate_hz, args.tau_s, args.status,
-                   args.command_log)
+                   args.command_log, (MOTOR_SLOT[args.shove_joint], args.shove_rad))
 
     def on_signal(signum: int, frame: FrameType | None) -> None:
         if signum == signal.SIGUSR1:
             robot.silent.set()
         elif signum == signal.SIGUSR2:
             robot.silent.clear()
+        elif signum == signal.SIGHUP:
+            robot.apply_shove()
         else:
             robot.done.set()
 
-    for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGUSR1, signal.SIGUSR2):
+    for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGUSR1, signal.SIGUSR2, signal.SIGHUP):
         signal.signal(sig, on_signal)
     print(f"fake G1 on DDS domain {args.domain_id} ({args.interface}), rt/lowstate at {args.rate_hz:g} Hz", flush=True)
     robot.run()
@@ -211,11 +227,12 @@ class FakeG1Process:
     """The test side: start a fake G1 in its own process and read its status."""
 
     def __init__(self, procs: ProcessGroup, workdir: Path, domain_id: int, q0: dict[str, float] | None = None,
-                 rate_hz: float = 500.0, tau_s: float = 0.03, log_commands: bool = True) -> None:
+                 rate_hz: float = 500.0, tau_s: float = 0.03, log_commands: bool = True,
+                 shove: tuple[str, float] = ("left_elbow_joint", 0.5)) -> None:
         self.status_path = workdir / f"fake_g1_{domain_id}_status.json"
         self.command_log = workdir / f"fake_g1_{domain_id}_commands.csv" if log_commands else None
         args = ["--domain-id", str(domain_id), "--rate-hz", str(rate_hz), "--tau-s", str(tau_s),
-                "--status", str(self.status_path)]
+                "--status", str(self.status_path), "--shove-joint", shove[0], "--shove-rad", str(shove[1])]
         if self.command_log:
             args += ["--command-log", str(self.command_log)]
         if q0:
@@ -236,6 +253,9 @@ class FakeG1Process:
 
     def speak_again(self) -> None:
         self.process.popen.send_signal(signal.SIGUSR2)
+
+    def shove(self) -> None:
+        self.process.popen.send_signal(signal.SIGHUP)
 
     def commands(self) -> np.ndarray:
         """Accepted commands so far: rows of (t_s, weight, 17 arm_sdk joint positions)."""

@@ -34,7 +34,7 @@ import httpx
 import numpy as np
 from fastapi import FastAPI, HTTPException, Request
 from fastapi.responses import JSONResponse, PlainTextResponse, Response
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, ValidationError
 
 from spatial_trace_ros.server.schema import TRACE_PATH, TraceRequest
 from spatial_trace_ros.testing.processes import ManagedProcess, ProcessGroup, wait_for
@@ -56,7 +56,9 @@ class FakeConfig(BaseModel):
     delay_s: float = 1.0
     fail_first: int = 2
     token: str = ""
-    validate_images: bool = True
+    validate_requests: bool = Field(
+        True, description="read and check each request body; off = answer as soon as the body is in (benchmarks)"
+    )
     model_name: str = "fake-vlm"
 
 
@@ -70,6 +72,36 @@ class FakeState:
     def next_answers(self, count: int) -> list[str]:
         answers = self.config.answers or [DEFAULT_ANSWER]
         return [answers[next(self.counter) % len(answers)] for _ in range(count)]
+
+
+_DEFAULT_POINTS: list[list[float | None]] = [[100.0, 100.0, 1.0], [200.0, 150.0, 1.1], [300.0, 200.0, 1.2]]
+
+
+def _json_object(raw: bytes) -> dict[str, Any]:
+    try:
+        body = json.loads(raw)
+    except ValueError:
+        raise HTTPException(400, "body is not JSON") from None
+    if not isinstance(body, dict):
+        raise HTTPException(400, "body must be a JSON object")
+    return body
+
+
+def _completion(model: str, texts: list[str]) -> dict[str, Any]:
+    return {
+        "id": "chatcmpl-fake", "object": "chat.completion", "created": int(time.time()), "model": model,
+        "choices": [{"index": i, "message": {"role": "assistant", "content": t}, "finish_reason": "stop"}
+                    for i, t in enumerate(texts)],
+        "usage": {"prompt_tokens": 1, "completion_tokens": 1, "total_tokens": 2},
+    }
+
+
+def _trace_reply(cfg: FakeConfig, samples: list[tuple[list, str]], t0: float) -> dict[str, Any]:
+    return {
+        "samples": [{"points": points, "text": text} for points, text in samples],
+        "model": {"name": cfg.model_name, "version": "0", "backend": "fake"},
+        "timings_ms": {"decode": 0.0, "queue": 0.0, "inference": 0.0, "total": (time.perf_counter() - t0) * 1e3},
+    }
 
 
 def _b64_bytes(data: str, what: str) -> bytes:
@@ -126,8 +158,9 @@ def build_app(state: FakeState) -> FastAPI:
         with state.lock:
             state.requests.append(entry)
 
-    def check_auth(request: Request) -> None:
+    def check_auth(request: Request, api: str) -> None:
         if state.config.token and request.headers.get("authorization") != f"Bearer {state.config.token}":
+            record({"api": api, "auth": "refused"})
             raise HTTPException(401, "missing or wrong bearer token")
 
     @app.get("/_fake/health")
@@ -150,10 +183,11 @@ def build_app(state: FakeState) -> FastAPI:
 
     @app.post("/query")
     async def robotracer_query(request: Request) -> Response:
-        try:
-            body = await request.json()
-        except ValueError:
-            raise HTTPException(400, "body is not JSON") from None
+        raw = await request.body()
+        if not state.config.validate_requests:
+            record({"api": "robotracer", "bytes": len(raw)})
+            return JSONResponse({"answer": state.next_answers(1)[0]})
+        body = _json_object(raw)
         for key, kind in (("image_url", list), ("depth_url", list), ("enable_depth", int), ("text", str)):
             if not isinstance(body.get(key), kind):
                 raise HTTPException(400, f"field {key!r} missing or not a {kind.__name__}")
@@ -161,13 +195,12 @@ def build_app(state: FakeState) -> FastAPI:
             raise HTTPException(400, "expected exactly one image and a non-empty text")
         if body["enable_depth"] not in (0, 1) or (body["enable_depth"] == 1) != bool(body["depth_url"]):
             raise HTTPException(400, "enable_depth must be 1 exactly when depth_url holds an image")
-        color = depth = None
-        if state.config.validate_images:
-            color = _decode_image(_b64_bytes(body["image_url"][0], "image_url[0]"), "image_url[0]")
-            if body["depth_url"]:
-                depth = _decode_image(_b64_bytes(body["depth_url"][0], "depth_url[0]"), "depth_url[0]", depth=True)
-                if depth.shape != color.shape[:2]:
-                    raise HTTPException(400, f"depth {depth.shape} is not aligned to color {color.shape[:2]}")
+        color = _decode_image(_b64_bytes(body["image_url"][0], "image_url[0]"), "image_url[0]")
+        depth = None
+        if body["depth_url"]:
+            depth = _decode_image(_b64_bytes(body["depth_url"][0], "depth_url[0]"), "depth_url[0]", depth=True)
+            if depth.shape != color.shape[:2]:
+                raise HTTPException(400, f"depth {depth.shape} is not aligned to color {color.shape[:2]}")
         record({"api": "robotracer", "text": body["text"], "enable_depth": body["enable_depth"],
                 **_image_summary(color, depth)})
         failure = await behave("robotracer")
@@ -178,11 +211,12 @@ def build_app(state: FakeState) -> FastAPI:
 
     @app.post("/v1/chat/completions")
     async def chat_completions(request: Request) -> Response:
-        check_auth(request)
-        try:
-            body = await request.json()
-        except ValueError:
-            raise HTTPException(400, "body is not JSON") from None
+        check_auth(request, "openai")
+        raw = await request.body()
+        if not state.config.validate_requests:
+            record({"api": "openai", "bytes": len(raw)})
+            return JSONResponse(_completion(state.config.model_name, state.next_answers(1)))
+        body = _json_object(raw)
         if not isinstance(body.get("model"), str) or not isinstance(body.get("messages"), list):
             raise HTTPException(400, "model and messages are required")
         user = [m for m in body["messages"] if isinstance(m, dict) and m.get("role") == "user"]
@@ -197,12 +231,10 @@ def build_app(state: FakeState) -> FastAPI:
         n = body.get("n", 1)
         if not isinstance(n, int) or n < 1:
             raise HTTPException(400, "n must be a positive integer")
-        color = None
-        if state.config.validate_images:
-            header, _, data = urls[0].partition(",")
-            if not header.endswith(";base64"):
-                raise HTTPException(400, "image data URL must be base64")
-            color = _decode_image(_b64_bytes(data, "image_url"), "image_url")
+        header, _, data = urls[0].partition(",")
+        if not header.endswith(";base64"):
+            raise HTTPException(400, "image data URL must be base64")
+        color = _decode_image(_b64_bytes(data, "image_url"), "image_url")
         record({"api": "openai", "text": texts[0], "model": body["model"], "n": n,
                 "temperature": body.get("temperature"), "max_tokens": body.get("max_tokens"),
                 "system": [m.get("content") for m in body["messages"] if m.get("role") == "system"],
@@ -213,23 +245,25 @@ def build_app(state: FakeState) -> FastAPI:
         if failure is not None:
             return failure
         texts_out = [GARBAGE_ANSWER] * n if state.config.mode == "garbage" else state.next_answers(n)
-        return JSONResponse({
-            "id": "chatcmpl-fake", "object": "chat.completion", "created": int(time.time()),
-            "model": body["model"],
-            "choices": [{"index": i, "message": {"role": "assistant", "content": t}, "finish_reason": "stop"}
-                        for i, t in enumerate(texts_out)],
-            "usage": {"prompt_tokens": 1, "completion_tokens": 1, "total_tokens": 2},
-        })
+        return JSONResponse(_completion(body["model"], texts_out))
 
     @app.post(TRACE_PATH)
-    async def trace(body: TraceRequest, request: Request) -> Response:
+    async def trace(request: Request) -> Response:
         t0 = time.perf_counter()
-        check_auth(request)
-        color = depth = None
-        if state.config.validate_images:
-            color = _decode_image(_b64_bytes(body.image_b64, "image_b64"), "image_b64")
-            if body.depth_png_b64 is not None:
-                depth = _decode_image(_b64_bytes(body.depth_png_b64, "depth_png_b64"), "depth_png_b64", depth=True)
+        check_auth(request, "trace")
+        raw = await request.body()
+        cfg = state.config
+        if not cfg.validate_requests:
+            record({"api": "trace", "bytes": len(raw)})
+            return JSONResponse(_trace_reply(cfg, [(_DEFAULT_POINTS, state.next_answers(1)[0])], t0))
+        try:
+            body = TraceRequest.model_validate_json(raw)
+        except ValidationError as err:
+            return JSONResponse({"detail": err.errors(include_url=False, include_input=False)}, 422)
+        color = _decode_image(_b64_bytes(body.image_b64, "image_b64"), "image_b64")
+        depth = None
+        if body.depth_png_b64 is not None:
+            depth = _decode_image(_b64_bytes(body.depth_png_b64, "depth_png_b64"), "depth_png_b64", depth=True)
         record({"api": "trace", "instruction": body.instruction, "n_samples": body.n_samples,
                 "temperature": body.temperature, "max_new_tokens": body.max_new_tokens,
                 "depth_scale_m": body.depth_scale_m,
@@ -238,20 +272,13 @@ def build_app(state: FakeState) -> FastAPI:
         failure = await behave("trace")
         if failure is not None:
             return failure
-        cfg = state.config
-        default = [[100.0, 100.0, 1.0], [200.0, 150.0, 1.1], [300.0, 200.0, 1.2]]
         samples = []
         for k, text in enumerate(state.next_answers(body.n_samples)):
-            points = cfg.trace_points[k % len(cfg.trace_points)] if cfg.trace_points else default
+            points = cfg.trace_points[k % len(cfg.trace_points)] if cfg.trace_points else _DEFAULT_POINTS
             if cfg.mode == "garbage":
                 points, text = [[-50.0, 1e6, None], [3.0, 4.0, None]], GARBAGE_ANSWER
-            samples.append({"points": points, "text": text})
-        total_ms = (time.perf_counter() - t0) * 1e3
-        return JSONResponse({
-            "samples": samples,
-            "model": {"name": cfg.model_name, "version": "0", "backend": "fake"},
-            "timings_ms": {"decode": 0.0, "queue": 0.0, "inference": 0.0, "total": total_ms},
-        })
+            samples.append((points, text))
+        return JSONResponse(_trace_reply(cfg, samples, t0))
 
     return app
 
@@ -311,7 +338,9 @@ def main(argv: list[str] | None = None) -> None:
         if value is not None:
             values[key] = value
     app = build_app(FakeState(FakeConfig(**values)))
-    uvicorn.run(app, host="127.0.0.1", port=args.port, log_level="warning", access_log=False)
+    # Slow-mode replies still sleeping must not hold up a test's teardown.
+    uvicorn.run(app, host="127.0.0.1", port=args.port, log_level="warning", access_log=False,
+                timeout_graceful_shutdown=1)
 
 
 if __name__ == "__main__":

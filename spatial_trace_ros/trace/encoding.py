@@ -1,4 +1,4 @@
-"""Frames to the bytes model servers accept: JPEG/PNG color and 16-bit PNG depth, base64 for JSON.
+"""Frames to the bytes model servers accept: JPEG/PNG color and 16-bit PNG depth.
 
 Speed matters here (it is most of the client's overhead per request), so the settings are the
 measured fast ones: JPEG through OpenCV (~2.5 ms at 1280x720) and depth PNG with the SUB filter and
@@ -8,7 +8,6 @@ stores raw rows in ~2 ms at 3x the size, for fast links).
 
 from __future__ import annotations
 
-import base64
 from typing import Literal
 
 import cv2
@@ -61,12 +60,3 @@ def encode_depth_png(depth_u16: np.ndarray, compression: int = 1) -> bytes:
     if not ok:
         raise ConfigError(f"OpenCV could not encode a {depth_u16.shape} depth image as PNG")
     return buf.tobytes()
-
-
-def b64(data: bytes) -> str:
-    return base64.b64encode(data).decode("ascii")
-
-
-def data_url(data: bytes, image_format: ImageFormat) -> str:
-    """A ``data:`` URL, the way OpenAI-compatible servers take inline images."""
-    return f"data:{MIME_TYPES[image_format]};base64,{b64(data)}"

@@ -14,8 +14,10 @@ from collections import deque
 from dataclasses import dataclass
 from typing import Any
 
+from spatial_trace_ros.errors import CameraError
 
-class FrameRefusal(Exception):
+
+class NoFrameError(CameraError):
     """No usable frame set right now; the message says why and what to check."""
 
 
@@ -56,19 +58,19 @@ class FrameSynchronizer:
 
     def latest(self, now_s: float, max_age_s: float, max_skew_s: float, need_depth: bool) -> MatchedFrame:
         """The newest color frame (with its closest depth frame when ``need_depth``) no older than
-        ``max_age_s``; raises ``FrameRefusal`` otherwise."""
+        ``max_age_s``; raises ``NoFrameError`` otherwise."""
         with self._lock:
             colors = list(self._color)
             depths = list(self._depth)
             info = self._info
         if not colors:
-            raise FrameRefusal(f"no color image received yet on {self._topics['color']}; is the camera running?")
+            raise NoFrameError(f"no color image received yet on {self._topics['color']}; is the camera running?")
         if info is None:
-            raise FrameRefusal(f"no camera_info received yet on {self._topics['info']}; the intrinsics are needed")
+            raise NoFrameError(f"no camera_info received yet on {self._topics['info']}; the intrinsics are needed")
         newest_stamp = max(s for s, _ in colors)
         age_s = now_s - newest_stamp
         if age_s > max_age_s:
-            raise FrameRefusal(
+            raise NoFrameError(
                 f"the newest color image is {age_s:.2f} s old (max_frame_age_s = {max_age_s:g}); is the camera "
                 f"still publishing on {self._topics['color']}, and are the clocks in sync?"
             )
@@ -76,7 +78,7 @@ class FrameSynchronizer:
             stamp, color = max(colors, key=lambda sc: sc[0])
             return MatchedFrame(color, None, info, stamp, 0.0)
         if not depths:
-            raise FrameRefusal(
+            raise NoFrameError(
                 f"no aligned depth image received yet on {self._topics['depth']}; enable the aligned depth stream "
                 "or set use_depth false (3D answers only)"
             )
@@ -89,7 +91,7 @@ class FrameSynchronizer:
             if skew <= max_skew_s:
                 return MatchedFrame(color, depth, info, stamp, skew)
             best_skew = min(best_skew, skew)
-        raise FrameRefusal(
+        raise NoFrameError(
             f"no depth image within max_sync_skew_s = {max_skew_s:g} s of a recent color image (closest "
             f"{best_skew:.3f} s); are {self._topics['color']} and {self._topics['depth']} from the same camera "
             "with aligned depth?"

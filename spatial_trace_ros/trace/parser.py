@@ -151,6 +151,8 @@ class _ValueReader:
         """The value starting at token ``i`` (``_FAIL`` if the bracketed text is not one)."""
         if i in self.memo:
             return self.memo[i]
+        if depth >= _MAX_NESTING:
+            return _FAIL  # not memoised: read from a shallower start, this token may still be fine
         value = self._read(i, depth)
         self.memo[i] = value
         return value
@@ -169,7 +171,7 @@ class _ValueReader:
         if tok.kind != "open":
             return self._scalar(tok)
         end = self.match.get(i)
-        if end is None or depth >= _MAX_NESTING:
+        if end is None:
             return _FAIL
         items: list = []
         keys: list = []

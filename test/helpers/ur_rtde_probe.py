@@ -11,17 +11,20 @@ import os
 import sys
 import time
 
-import numpy as np
 import dashboard_client
+import numpy as np
 import rtde_control
 import rtde_receive
 
+Control = rtde_control.RTDEControlInterface
+Receive = rtde_receive.RTDEReceiveInterface
 
-def _pose(r: rtde_receive.RTDEReceiveInterface) -> np.ndarray:
+
+def _pose(r: Receive) -> np.ndarray:
     return np.array(r.getActualTCPPose())
 
 
-def scenario_motions(host: str, c: rtde_control.RTDEControlInterface, r: rtde_receive.RTDEReceiveInterface) -> dict:
+def scenario_motions(host: str, c: Control, r: Receive) -> dict:
     """moveL, a servoL stream, a speedL stream and an async moveL path, each stopped cleanly."""
     out: dict = {"start": _pose(r).tolist()}
     target = _pose(r)
@@ -71,7 +74,7 @@ def scenario_motions(host: str, c: rtde_control.RTDEControlInterface, r: rtde_re
     return out
 
 
-def scenario_servo_until_fault(host: str, c: rtde_control.RTDEControlInterface, r: rtde_receive.RTDEReceiveInterface) -> dict:
+def scenario_servo_until_fault(host: str, c: Control, r: Receive) -> dict:
     """Stream servoL for up to 3 s and report how the client sees the fault the test armed."""
     start = _pose(r)
     t0 = time.monotonic()
@@ -95,7 +98,7 @@ def scenario_servo_until_fault(host: str, c: rtde_control.RTDEControlInterface, 
     return out
 
 
-def scenario_watchdog(host: str, c: rtde_control.RTDEControlInterface, r: rtde_receive.RTDEReceiveInterface) -> dict:
+def scenario_watchdog(host: str, c: Control, r: Receive) -> dict:
     """Kicked, the watchdog keeps the program alive; silent for longer than its period, it stops it."""
     out = {"set_ok": c.setWatchdog(20.0)}
     for _ in range(15):
@@ -108,7 +111,7 @@ def scenario_watchdog(host: str, c: rtde_control.RTDEControlInterface, r: rtde_r
     return out
 
 
-def scenario_dashboard(host: str, c: rtde_control.RTDEControlInterface, r: rtde_receive.RTDEReceiveInterface) -> dict:
+def scenario_dashboard(host: str, c: Control, r: Receive) -> dict:
     """The dashboard queries ur_rtde makes, and unlocking a protective stop the test injected."""
     db = dashboard_client.DashboardClient(host)
     db.connect()
@@ -124,7 +127,7 @@ def scenario_dashboard(host: str, c: rtde_control.RTDEControlInterface, r: rtde_
     while not r.isProtectiveStopped() and time.monotonic() < deadline:
         time.sleep(0.01)
     out["safety_stopped"] = db.safetystatus()
-    out["unlocked"] = db.unlockProtectiveStop()
+    db.unlockProtectiveStop()
     out["safety_after"] = db.safetystatus()
     db.disconnect()
     return out

@@ -6,7 +6,9 @@ so nothing moves. Engaged: the commanded arm joints move towards the target by a
 ``max_velocity_radps * dt`` per period; the waist and the other arm stay where they were taken over.
 Releasing (stop, e-stop, fault): the command holds where it is while the weight ramps 1 -> 0. Every
 period the weight changes by at most ``dt / weight_ramp_s`` and each joint command by at most
-``max_velocity_radps * dt``: there is no jump. Plain Python; the driver owns the I/O and the lock.
+``max_velocity_radps * dt``: there is no jump. The final weight 0 goes out ``ZERO_WEIGHT_REPEATS``
+times, so one lost datagram cannot leave the robot at a small weight of ours. Plain Python; the
+driver owns the I/O and the lock.
 """
 
 from __future__ import annotations
@@ -18,6 +20,8 @@ import numpy as np
 from spatial_trace_ros.errors import RobotError, SafetyError
 from spatial_trace_ros.robots.g1.config import G1ArmConfig
 from spatial_trace_ros.robots.g1.motors import ARM_SDK_JOINTS
+
+ZERO_WEIGHT_REPEATS = 3
 
 
 class Phase(str, Enum):
@@ -47,6 +51,7 @@ class ArmSdkCommander:
         self.q_cmd: np.ndarray | None = None  # all arm_sdk joints, ARM_SDK_JOINTS order
         self.target: np.ndarray | None = None  # the driven arm's joints
         self.release_reason = ""
+        self._zeros_sent = 0
 
     @property
     def active(self) -> bool:
@@ -87,6 +92,7 @@ class ArmSdkCommander:
             raise RobotError(
                 f"the G1 arm is {self.phase.value}, not taking commands"
                 + (f" ({self.release_reason})" if self.release_reason else "")
+                + "; call prepare_motion (or connect) to take it over again"
             )
         q = np.asarray(q_arm, dtype=float)
         if q.shape != self.arm_index.shape or not np.all(np.isfinite(q)):
@@ -107,6 +113,7 @@ class ArmSdkCommander:
         if self.phase in (Phase.ENGAGING, Phase.ENGAGED):
             self.phase = Phase.RELEASING
             self.target = None
+            self._zeros_sent = 0
         if reason and not self.release_reason:
             self.release_reason = reason
 
@@ -124,5 +131,7 @@ class ArmSdkCommander:
         elif self.phase is Phase.RELEASING:
             self.weight = max(0.0, self.weight - self.weight_step)
             if self.weight <= 0.0:
-                self.phase = Phase.RELEASED  # this last command carries weight 0
+                self._zeros_sent += 1
+                if self._zeros_sent >= ZERO_WEIGHT_REPEATS:
+                    self.phase = Phase.RELEASED  # this last command carries weight 0
         return self.q_cmd.copy(), self.weight

@@ -8,8 +8,10 @@ stream: the arm holds its pose, and a silent robot or a joint outside its limits
 when nobody is asking.
 
 Faults (``rt/lowstate`` silent longer than ``lowstate_timeout_s``, a measured joint outside its
-limits) and ``stop`` do the same thing: hold the current command and ramp the weight to 0. After
-that, ``connect`` takes over again from wherever the arm then is.
+limits) and ``stop`` (end of a run, operator stop, e-stop) do the same thing: hold the current
+command and ramp the weight to 0, handing the arm back to the robot's own controller. Before the
+next run ``prepare_motion`` (or ``connect``) takes over again from wherever the arm then is, after
+checking afresh that the robot talks and every joint is inside its limits.
 
 ``cyclonedds`` is imported when connecting, so the factory, the config checks and the errors work
 without the optional ``[g1]`` extra.
@@ -67,7 +69,7 @@ class LowStateMailbox:
     def on_data_available(self, reader: Any) -> None:
         try:
             samples = [s for s in reader.take(8) if hasattr(s, "motor_state")]
-        except Exception:  # noqa: BLE001 - a DDS hiccup must not kill Cyclone's listener thread
+        except Exception:  # a DDS hiccup must not kill Cyclone's listener thread
             log.exception("reading rt/lowstate failed")
             return
         if not samples:
@@ -187,7 +189,7 @@ class G1ArmDriver(RobotDriver):
             )
         except ConfigError:
             raise
-        except Exception as err:  # noqa: BLE001 - Cyclone raises its own DDSException
+        except Exception as err:  # Cyclone raises its own DDSException
             raise RobotError(
                 f"could not join DDS domain {self.config.dds_domain_id} on interface "
                 f"{self.config.network_interface or '(default)'}: {err}"
@@ -219,6 +221,10 @@ class G1ArmDriver(RobotDriver):
         # Dropping the last references deletes the DDS entities (Cyclone keeps them weakly).
         self._reader = self._writer = self._participant = self._message = None
 
+    def prepare_motion(self) -> None:
+        """Take the arms over again if a stop or a fault released them (blocks for the weight ramp)."""
+        self.connect()
+
     # -- commands ----------------------------------------------------------------------------------
     def servo_joints(self, q: np.ndarray) -> None:
         with self._lock:
@@ -234,14 +240,13 @@ class G1ArmDriver(RobotDriver):
     def wait_released(self, timeout_s: float) -> bool:
         """Wait until the weight is back at 0 and nothing more is sent; False on timeout."""
         deadline = time.monotonic() + timeout_s
-        while time.monotonic() < deadline:
+        while True:
             with self._lock:
                 if self._commander.phase is Phase.RELEASED:
                     return True
-            if self._thread is None or not self._thread.is_alive():
+            if time.monotonic() >= deadline or self._thread is None or not self._thread.is_alive():
                 return False
             time.sleep(0.005)
-        return False
 
     # -- state -------------------------------------------------------------------------------------
     def read_state(self) -> RobotState:
@@ -259,12 +264,13 @@ class G1ArmDriver(RobotDriver):
                               fault=fault)
         q = sample.q[self._arm_slots]
         age_s = time.monotonic() - sample.received_mono_s
+        # Ready: following setpoints, or released without a fault (``prepare_motion`` takes over again).
         return RobotState(
             stamp_s=sample.received_wall_s,
             q=q,
             tcp=self.model.fk(q),
             connected=self._participant is not None and age_s <= self.config.lowstate_timeout_s,
-            ready=phase is Phase.ENGAGED,
+            ready=phase is Phase.ENGAGED or (phase is Phase.RELEASED and not fault),
             fault=fault,
             qd=sample.dq[self._arm_slots],
         )
@@ -275,7 +281,7 @@ class G1ArmDriver(RobotDriver):
         while not self._halt.is_set():
             try:
                 self._tick()
-            except Exception as err:  # noqa: BLE001 - report, then keep holding and releasing
+            except Exception as err:  # report, then keep holding and releasing
                 log.exception("G1 command period failed")
                 with self._lock:
                     self._set_fault(f"G1 command thread error: {err}")

@@ -89,7 +89,7 @@ class LowState_(IdlStruct, typename="unitree_hg.msg.dds_.LowState_"):  # noqa: N
     motor_state: types.array[MotorState_, NUM_MOTORS] = field(
         default_factory=lambda: [MotorState_() for _ in range(NUM_MOTORS)]
     )
-    wireless_remote: types.array[types.uint8, 40] = field(default_factory=lambda: [0] * 40)
+    wireless_remote: types.array[types.uint8, 40] = bytes(40)  # uint8 arrays travel as bytes
     reserve: types.array[types.uint32, 4] = field(default_factory=lambda: [0, 0, 0, 0])
     crc: types.uint32 = 0
 

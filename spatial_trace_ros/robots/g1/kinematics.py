@@ -43,6 +43,13 @@ FOREARM_RADIUS_M = 0.04
 HAND_RADIUS_M = 0.04
 HAND_LENGTH_M = 0.08  # the hand reaches this far past the tool frame along its x axis
 
+# Singularity measure: the Jacobian's linear rows are divided by this length before taking the
+# condition number. MoveIt Servo's thresholds (slow down at 17, stop at 30) assume arm links of a
+# UR's size; the G1's are 0.1-0.2 m, which puts the raw number at 20-40 in ordinary poses. Scaled by
+# a characteristic length (Angeles) the number is unit-consistent: 6-14 in ordinary poses, rising
+# past 30 only near real singularities, so the same thresholds mean the same thing on both robots.
+CHARACTERISTIC_LENGTH_M = 0.15
+
 
 @dataclass(frozen=True)
 class ArmJoint:
@@ -187,6 +194,17 @@ class G1ArmModel(RobotModel):
 
     def jacobian(self, q: np.ndarray) -> np.ndarray:
         return self._jacobian_from(*self._chain(q))
+
+    def condition_number(self, q: np.ndarray) -> float:
+        """Condition number of the length-scaled Jacobian (see ``CHARACTERISTIC_LENGTH_M``)."""
+        return float(self.condition_numbers(np.asarray(q, dtype=float)[None])[0])
+
+    def condition_numbers(self, qs: np.ndarray) -> np.ndarray:
+        J = self.jacobian_many(qs)
+        J[:, :3] /= CHARACTERISTIC_LENGTH_M
+        s = np.linalg.svd(J, compute_uv=False)
+        with np.errstate(divide="ignore"):
+            return np.where(s[:, -1] > 1e-12, s[:, 0] / np.maximum(s[:, -1], 1e-300), np.inf)
 
     # -- inverse kinematics ------------------------------------------------------------------------
     def _pose_error(self, target: np.ndarray, current: np.ndarray) -> np.ndarray:

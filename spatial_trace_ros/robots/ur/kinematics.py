@@ -22,6 +22,9 @@ TWO_PI = 2.0 * np.pi
 # Tolerance on the cosine arguments of the closed form: poses this far past the boundary of the
 # reachable set are treated as on it (numerical noise), further ones as unreachable.
 ACOS_TOLERANCE = 1e-9
+# "Nearest" configuration weighs the proximal joints more: moving them sweeps the whole arm, while a
+# wrist turn moves little. Without this a far wrist-3 turn can make a shoulder flip look "nearer".
+JOINT_DISTANCE_WEIGHTS = np.array([2.0, 2.0, 1.5, 1.0, 1.0, 1.0])
 # |sin(q5)| below this is the wrist singularity, where q6 is not determined by the pose alone.
 WRIST_SINGULAR_SIN = 1e-9
 
@@ -58,8 +61,11 @@ UR_JOINT_NAMES = (
     "wrist_3_joint",
 )
 # Coarse link radii [m] for the capsules along the DH segments (base column, upper arm, forearm, wrists).
-UR_CAPSULE_RADII_M = (0.075, 0.06, 0.05, 0.045, 0.045, 0.045)
+UR_CAPSULE_RADII_M = (0.075, 0.06, 0.05, 0.04, 0.04, 0.04)
 UR_CAPSULE_LINKS = ("base_column", "upper_arm", "forearm", "wrist_1", "wrist_2", "wrist_3")
+# Non-adjacent capsule pairs that the DH offsets keep apart in every configuration (forearm / wrist 2
+# by d4, wrist 1 / wrist 3 by d5, both more than their radii): never checked.
+UR_SEPARATED_PAIRS = frozenset({(2, 4), (3, 5)})
 
 
 def _wrap(angles: np.ndarray) -> np.ndarray:
@@ -103,26 +109,37 @@ class UrKinematics(RobotModel):
         self.lower_rad = -self.upper_rad
         self.max_velocity_radps = np.full(6, np.pi)  # 180 deg/s on every joint
         self.capsule_radii_m = np.array(UR_CAPSULE_RADII_M)
+        self._frames_cache: tuple[np.ndarray, np.ndarray] | None = None
 
     # -- forward kinematics -----------------------------------------------------------------------
     def link_frames_many(self, qs: np.ndarray) -> np.ndarray:
-        """``base_T_i`` for i = 0 (base) .. 6 (tool0): (N, 7, 4, 4) for joint rows (N, 6)."""
+        """``base_T_i`` for i = 0 (base) .. 6 (tool0): (N, 7, 4, 4) for joint rows (N, 6).
+
+        The last result is kept: the safety checks ask for the frames of the same path several times
+        (Jacobians, capsules, table). The cache entry is one tuple, swapped atomically, so threads
+        sharing a model never see a half-written entry. Callers must not modify the returned array.
+        """
         qs = np.asarray(qs, float).reshape(-1, 6)
+        cached = self._frames_cache
+        if cached is not None and cached[0].shape == qs.shape and np.array_equal(cached[0], qs):
+            return cached[1]
         steps = _dh_matrices(qs, self.dh)
         frames = np.empty((len(qs), 7, 4, 4))
         frames[:, 0] = np.eye(4)
         for i in range(6):
             frames[:, i + 1] = frames[:, i] @ steps[:, i]
+        frames.setflags(write=False)
+        self._frames_cache = (qs.copy(), frames)
         return frames
 
     def fk_many(self, qs: np.ndarray) -> np.ndarray:
-        return self.link_frames_many(qs)[:, -1]
+        return self.link_frames_many(qs)[:, -1].copy()
 
     def fk(self, q: np.ndarray) -> np.ndarray:
-        return self.link_frames_many(q)[0, -1]
+        return self.link_frames_many(q)[0, -1].copy()
 
     def link_frames(self, q: np.ndarray) -> list[np.ndarray]:
-        return list(self.link_frames_many(q)[0])
+        return [f.copy() for f in self.link_frames_many(q)[0]]
 
     # -- Jacobian -------------------------------------------------------------------------------------
     def jacobian_many(self, qs: np.ndarray) -> np.ndarray:
@@ -160,13 +177,13 @@ class UrKinematics(RobotModel):
             phi = np.arccos(_clip_or_nan(dh.d4 / r))
             q1 = (np.arctan2(p5[:, 1], p5[:, 0]) + np.pi / 2)[:, None] + sign[None, :] * phi[:, None]  # (n, 2)
             s1, c1 = np.sin(q1), np.cos(q1)
-            # Wrist 2: p6 . z1 = d4 + d6 cos(q5).
-            cos5 = ((p6[:, 0:1] * s1 - p6[:, 1:2] * c1) - dh.d4) / dh.d6
-            q5 = sign[None, None, :] * np.arccos(_clip_or_nan(cos5))[:, :, None]  # (n, 2, 2)
-            s5, c5 = np.sin(q5), np.cos(q5)
-            # Wrist 3: z1 seen from tool0 is (s5 c6, -s5 s6, c5).
+            # Wrist: z1 seen from tool0 is (s5 c6, -s5 s6, c5), so q5 and q6 follow from the tool axes.
+            # (atan2 of both components stays accurate at the wrist singularity, unlike arccos(c5).)
             vx = (X[:, 0:1] * s1 - X[:, 1:2] * c1)[:, :, None]
             vy = (Y[:, 0:1] * s1 - Y[:, 1:2] * c1)[:, :, None]
+            vz = (Z[:, 0:1] * s1 - Z[:, 1:2] * c1)[:, :, None]
+            q5 = sign[None, None, :] * np.arctan2(np.hypot(vx, vy), vz)  # (n, 2, 2)
+            s5, c5 = np.sin(q5), np.cos(q5)
             singular = np.abs(s5) < WRIST_SINGULAR_SIN
             s5_safe = np.where(singular, 1.0, s5)
             q6 = np.where(singular, hint[:, None, None], np.arctan2(-vy / s5_safe, vx / s5_safe))
@@ -227,14 +244,14 @@ class UrKinematics(RobotModel):
         sols = self.ik_all(base_T_tool, q_near)
         if len(sols) == 0:
             return None
-        return sols[int(np.argmin(np.sum((sols - q_near) ** 2, axis=1)))]
+        return sols[int(np.argmin(np.sum((JOINT_DISTANCE_WEIGHTS * (sols - q_near)) ** 2, axis=1)))]
 
     def ik_path(self, poses: np.ndarray, q_near: np.ndarray) -> np.ndarray:
         """Joint rows for a path of poses without branch flips: the first pose takes the solution
-        nearest ``q_near``; every later pose stays on the same branch (shoulder, elbow, wrist) and
-        each joint follows continuously from the previous waypoint. Rows are NaN where that branch
-        cannot reach the pose. A continuous branch can still jump near a singularity; callers check
-        joint steps."""
+        nearest ``q_near`` (weighted by ``JOINT_DISTANCE_WEIGHTS``); every later pose stays on the same
+        branch (shoulder, elbow, wrist) and each joint follows continuously from the previous waypoint.
+        Rows are NaN where that branch cannot reach the pose. A continuous branch can still jump near a
+        singularity; callers check joint steps."""
         q_near = np.asarray(q_near, float)
         poses = np.asarray(poses, float).reshape(-1, 4, 4)
         n = len(poses)
@@ -243,7 +260,8 @@ class UrKinematics(RobotModel):
         reachable = np.all(np.isfinite(first), axis=1)
         if not np.any(reachable):
             return np.full((n, 6), np.nan)
-        cost = np.where(reachable, np.sum((np.nan_to_num(first) - q_near) ** 2, axis=1), np.inf)
+        cost = np.sum((JOINT_DISTANCE_WEIGHTS * (np.nan_to_num(first) - q_near)) ** 2, axis=1)
+        cost = np.where(reachable, cost, np.inf)
         branch = int(np.argmin(cost))
         path = sols[:, branch, :]
         valid = np.all(np.isfinite(path), axis=1)
@@ -267,7 +285,10 @@ class UrKinematics(RobotModel):
         """Capsule end points (N, 6, 3) twice and radii (6,): one capsule per DH segment
         (frame i -> frame i+1), which follows the real links closely enough for coarse checks."""
         origins = self.link_frames_many(qs)[:, :, :3, 3]
-        return origins[:, :-1], origins[:, 1:], self.capsule_radii_m
+        return origins[:, :-1], origins[:, 1:], self.capsule_radii_m.copy()
+
+    def self_collision_pairs(self) -> list[tuple[int, int]]:
+        return [(i, j) for i in range(6) for j in range(i + 2, 6) if (i, j) not in UR_SEPARATED_PAIRS]
 
     def capsules(self, q: np.ndarray) -> list[Capsule]:
         p0, p1, radii = self.capsule_segments_many(q)

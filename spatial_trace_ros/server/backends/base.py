@@ -17,7 +17,7 @@ from pathlib import Path
 
 import numpy as np
 
-from spatial_trace_ros.errors import ConfigError, format_choices
+from spatial_trace_ros.errors import ConfigError, ModelError, format_choices
 from spatial_trace_ros.server.settings import ServerSettings
 
 log = logging.getLogger(__name__)
@@ -67,6 +67,25 @@ class TensorBackend(ABC):
 
     def gpu_memory_readers(self) -> tuple[Callable[[], tuple[int, int]], Callable[[], int] | None] | None:
         return cuda_memory_readers(self.device)
+
+    def probe_inputs(self, batch: int = 2) -> tuple[np.ndarray, np.ndarray]:
+        """A fixed random batch at the model's input size (images in [0, 1], depth 0.3-2 m)."""
+        rng = np.random.default_rng(0)
+        images = rng.random((batch, 3, self.input_height, self.input_width), dtype=np.float32)
+        depths = rng.uniform(0.3, 2.0, (batch, 1, self.input_height, self.input_width)).astype(np.float32)
+        return images, depths
+
+    def check_output(self, source: str) -> None:
+        """Run a probe batch of 2 at load time, so a model that breaks the contract fails at startup."""
+        images, depths = self.probe_inputs()
+        try:
+            out = self.infer(images, depths)
+        except Exception as err:  # a model that cannot run a probe batch is unusable, whatever the reason
+            raise ModelError(f"{source} fails on a [2, 3, {self.input_height}, {self.input_width}] probe batch: "
+                             f"{str(err).strip().splitlines()[0]}") from None
+        if out.ndim != 3 or out.shape[0] != 2 or out.shape[2] != 3:
+            raise ConfigError(f"{source} returns shape {list(out.shape)} for a batch of 2; the tensor-model "
+                              "contract is [B, K, 3]")
 
 
 class TextBackend(ABC):

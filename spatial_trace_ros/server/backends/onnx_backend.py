@@ -68,6 +68,9 @@ class OnnxBackend(TensorBackend):
 
     def _check_contract(self, path: object, settings: ServerSettings) -> None:
         inputs, outputs = self._session.get_inputs(), self._session.get_outputs()
+        if not inputs:
+            raise ConfigError(f"ONNX model {path} has no inputs; the tensor-model contract has image and optionally "
+                              "depth")
         problems = []
         if len(inputs) not in (1, 2):
             problems.append(f"it has {len(inputs)} inputs, the contract has image and optionally depth")
@@ -78,7 +81,7 @@ class OnnxBackend(TensorBackend):
             problems.append(f"input {image.name!r} has shape {image.shape}, not [B, 3, H, W]")
         if len(inputs) == 2 and (len(inputs[1].shape) != 4 or inputs[1].shape[1] != 1):
             problems.append(f"input {inputs[1].name!r} has shape {inputs[1].shape}, not [B, 1, H, W]")
-        if len(outputs) < 1 or len(outputs[0].shape) != 3 or outputs[0].shape[2] != 3:
+        if len(outputs) < 1 or len(outputs[0].shape) != 3 or _static(outputs[0].shape[2]) not in (None, 3):
             shape = outputs[0].shape if outputs else None
             problems.append(f"output 0 has shape {shape}, not [B, K, 3]")
         if problems:
@@ -102,6 +105,7 @@ class OnnxBackend(TensorBackend):
         self._depth_name = inputs[1].name if self.takes_depth else None
         self._output_name = outputs[0].name
         self._dtype = _DTYPES[image.type]
+        self.check_output(str(path))
 
     def infer(self, images: np.ndarray, depths: np.ndarray) -> np.ndarray:
         binding = self._session.io_binding()

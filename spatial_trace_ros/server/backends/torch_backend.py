@@ -52,7 +52,7 @@ class TorchBackend(TensorBackend):
                               "depth")
         self.takes_depth = n_inputs == 2
         self._dtype = torch.float32
-        self._check_output()
+        self.check_output(str(path))
         if settings.precision == "fp16" or (settings.precision == "auto" and device.startswith("cuda")):
             self._try_fp16(required=settings.precision == "fp16")
 
@@ -61,36 +61,17 @@ class TorchBackend(TensorBackend):
         try:
             if self._path.suffix == ".pt2":
                 program = torch.export.load(str(self._path))
-                module = program.module().to(self.device)
+                module = program.module().to(self.device)  # exported in inference mode already; no .eval()
                 n_inputs = len(program.graph_signature.user_inputs)
             else:
-                module = torch.jit.load(str(self._path), map_location=self.device)
+                module = torch.jit.load(str(self._path), map_location=self.device).eval()
                 n_inputs = len(module.forward.schema.arguments) - 1
         except Exception as err:  # torch raises many unrelated types for a bad file
             raise ModelError(f"cannot load torch model {self._path}: {str(err).strip().splitlines()[0]}") from None
-        if hasattr(module, "eval"):
-            module.eval()
         return module, n_inputs
 
-    def _probe(self) -> tuple[np.ndarray, np.ndarray]:
-        rng = np.random.default_rng(0)
-        images = rng.random((2, 3, self.input_height, self.input_width), dtype=np.float32)
-        depths = rng.uniform(0.3, 2.0, (2, 1, self.input_height, self.input_width)).astype(np.float32)
-        return images, depths
-
-    def _check_output(self) -> None:
-        images, depths = self._probe()
-        try:
-            out = self.infer(images, depths)
-        except Exception as err:  # a model that cannot run a probe batch is unusable
-            raise ModelError(f"{self._path} fails on a [2, 3, {self.input_height}, {self.input_width}] probe batch: "
-                             f"{str(err).strip().splitlines()[0]}") from None
-        if out.ndim != 3 or out.shape[0] != 2 or out.shape[2] != 3:
-            raise ConfigError(f"{self._path} returns shape {list(out.shape)} for a batch of 2; the tensor-model "
-                              "contract is [B, K, 3]")
-
     def _try_fp16(self, required: bool) -> None:
-        images, depths = self._probe()
+        images, depths = self.probe_inputs()
         reference = self.infer(images, depths)
         self._module = self._module.half()
         self._dtype = self._torch.float16

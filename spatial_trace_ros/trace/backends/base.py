@@ -10,10 +10,12 @@ is never swallowed: it aborts the request in flight.
 from __future__ import annotations
 
 import asyncio
+import base64
 import json
 import os
 import time
 from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
 from typing import Any, ClassVar
 
 import httpx
@@ -26,6 +28,25 @@ from spatial_trace_ros.trace.model import ModelAnswer, TraceModel, TraceQuery
 from spatial_trace_ros.trace.prompts import resolve_prompt
 
 _RETRY_STATUS = {408, 429, 500, 502, 503, 504}
+# Stands in for a large base64 value in a payload until the serialised body is assembled.
+IMAGE_PLACEHOLDER = "@@image@@"
+DEPTH_PLACEHOLDER = "@@depth@@"
+
+
+@dataclass(frozen=True)
+class EncodedFrame:
+    """A frame ready to send: base64 color (and depth PNG), depth scale, and the encoding time."""
+
+    color_b64: bytes
+    depth_b64: bytes | None
+    depth_scale_m: float
+    encode_s: float
+
+    def blobs(self, color_prefix: bytes = b"") -> dict[str, bytes]:
+        out = {IMAGE_PLACEHOLDER: color_prefix + self.color_b64}
+        if self.depth_b64 is not None:
+            out[DEPTH_PLACEHOLDER] = self.depth_b64
+        return out
 
 
 class HttpBackendOptions(BaseModel):
@@ -155,25 +176,40 @@ class HttpTraceModel(TraceModel):
             self._semaphore = asyncio.Semaphore(opts.max_concurrency)
         return self._client
 
-    async def encode_frame(self, query: TraceQuery, with_depth: bool) -> tuple[bytes, bytes | None, float, float]:
-        """Color (and depth PNG) bytes, encoded in worker threads in parallel; returns the depth scale
-        and the encoding time in seconds too."""
+    async def encode_frame(self, query: TraceQuery, with_depth: bool) -> EncodedFrame:
+        """Color (and depth PNG) as base64, encoded in worker threads in parallel (OpenCV releases the GIL)."""
         t0 = time.perf_counter()
-        frame = query.frame
-        color_job = asyncio.to_thread(encode_color, frame.color, self.options.image_format, self.options.jpeg_quality)
+        frame, opts = query.frame, self.options
+
+        def color_job() -> bytes:
+            return base64.b64encode(encode_color(frame.color, opts.image_format, opts.jpeg_quality))
+
         if with_depth and frame.depth is not None:
             depth_u16, scale = depth_as_uint16(frame)
-            color, depth = await asyncio.gather(
-                color_job, asyncio.to_thread(encode_depth_png, depth_u16, self.options.depth_png_compression)
-            )
-        else:
-            color, depth, scale = await color_job, None, frame.depth_scale_m
-        return color, depth, scale, time.perf_counter() - t0
 
-    async def post_json(self, path: str, payload: dict[str, Any], what: str) -> tuple[Any, float]:
-        """POST ``payload`` to ``base_url + path`` with retries; the decoded JSON reply and its wall time."""
+            def depth_job() -> bytes:
+                return base64.b64encode(encode_depth_png(depth_u16, opts.depth_png_compression))
+
+            color, depth = await asyncio.gather(asyncio.to_thread(color_job), asyncio.to_thread(depth_job))
+        else:
+            color, depth, scale = await asyncio.to_thread(color_job), None, frame.depth_scale_m
+        return EncodedFrame(color, depth, scale, time.perf_counter() - t0)
+
+    async def post_json(
+        self, path: str, payload: dict[str, Any], what: str, blobs: dict[str, bytes] | None = None
+    ) -> tuple[Any, dict[str, float]]:
+        """POST ``payload`` to ``base_url + path`` with retries; the decoded JSON reply and timings [ms].
+
+        ``blobs`` maps placeholder strings used as values in ``payload`` to large ASCII values (base64
+        images): they are spliced into the serialised body instead of passing through ``json.dumps``,
+        which would scan every byte of them again.
+        """
         url = f"{self.options.base_url}{path}"
+        t0 = time.perf_counter()
         body = json.dumps(payload).encode()
+        for placeholder, blob in (blobs or {}).items():
+            body = body.replace(json.dumps(placeholder).encode(), b'"' + blob + b'"', 1)
+        timings = {"serialize_ms": (time.perf_counter() - t0) * 1e3}
         client = self._http()
         opts = self.options
         last = ""
@@ -187,14 +223,18 @@ class HttpTraceModel(TraceModel):
             except httpx.TransportError as err:
                 last = f"cannot reach the server ({type(err).__name__}: {err or 'connection failed'})"
             else:
-                elapsed = time.perf_counter() - t0
+                t1 = time.perf_counter()
                 if resp.status_code == 200:
                     try:
-                        return resp.json(), elapsed
+                        reply = resp.json()
                     except ValueError:
                         raise ModelError(
                             f"{what} at {url} answered with a body that is not JSON: {resp.text[:200]!r}"
                         ) from None
+                    timings["round_trip_ms"] = (t1 - t0) * 1e3
+                    timings["decode_ms"] = (time.perf_counter() - t1) * 1e3
+                    timings["attempts"] = attempt + 1
+                    return reply, timings
                 detail = _error_detail(resp)
                 if resp.status_code not in _RETRY_STATUS:
                     raise ModelError(

@@ -10,6 +10,7 @@ from ``api_key``, ``api_key_env`` or, like the server itself, ``SPATIAL_TRACE_SE
 from __future__ import annotations
 
 import os
+import time
 from typing import Any, ClassVar
 
 import numpy as np
@@ -17,8 +18,12 @@ from pydantic import Field, ValidationError
 
 from spatial_trace_ros.errors import ConfigError, ModelError
 from spatial_trace_ros.server.schema import TRACE_PATH, Intrinsics, TraceRequest, TraceResponse
-from spatial_trace_ros.trace.backends.base import HttpBackendOptions, HttpTraceModel
-from spatial_trace_ros.trace.encoding import b64
+from spatial_trace_ros.trace.backends.base import (
+    DEPTH_PLACEHOLDER,
+    IMAGE_PLACEHOLDER,
+    HttpBackendOptions,
+    HttpTraceModel,
+)
 from spatial_trace_ros.trace.model import ModelAnswer, TraceQuery
 
 SERVER_TOKEN_ENV = "SPATIAL_TRACE_SERVER_TOKEN"
@@ -44,14 +49,14 @@ class TraceServerBackend(HttpTraceModel):
 
     async def _sample(self, query: TraceQuery, count: int) -> list[ModelAnswer]:
         opts = self.options
-        color, depth, depth_scale_m, encode_s = await self.encode_frame(query, opts.send_depth)
+        encoded = await self.encode_frame(query, opts.send_depth)
         intr = query.frame.intrinsics
         try:
             request = TraceRequest(
                 instruction=query.instruction,
-                image_b64=b64(color),
-                depth_png_b64=b64(depth) if depth is not None else None,
-                depth_scale_m=depth_scale_m,
+                image_b64=IMAGE_PLACEHOLDER,
+                depth_png_b64=DEPTH_PLACEHOLDER if encoded.depth_b64 is not None else None,
+                depth_scale_m=encoded.depth_scale_m,
                 intrinsics=Intrinsics(fx=intr.fx, fy=intr.fy, cx=intr.cx, cy=intr.cy, width=intr.width,
                                       height=intr.height) if opts.send_intrinsics else None,
                 n_samples=count,
@@ -64,7 +69,8 @@ class TraceServerBackend(HttpTraceModel):
                 f"cannot ask the trace server: {'.'.join(map(str, first['loc']))}: {first['msg']}"
             ) from None
         payload: dict[str, Any] = request.model_dump()
-        reply, elapsed_s = await self.post_json(TRACE_PATH, payload, "trace server")
+        reply, timings = await self.post_json(TRACE_PATH, payload, "trace server", encoded.blobs())
+        t0 = time.perf_counter()
         try:
             response = TraceResponse.model_validate(reply)
         except ValidationError as err:
@@ -74,9 +80,10 @@ class TraceServerBackend(HttpTraceModel):
                 f"{str(reply)[:200]!r}"
             ) from None
         model = f"{response.model.name}:{response.model.version}"
+        timings["decode_ms"] += (time.perf_counter() - t0) * 1e3
         meta = {
-            "encode_ms": encode_s * 1e3,
-            "round_trip_ms": elapsed_s * 1e3,
+            "encode_ms": encoded.encode_s * 1e3,
+            **timings,
             "server_timings_ms": response.timings_ms.model_dump(),
             "server_backend": response.model.backend,
         }
@@ -85,5 +92,6 @@ class TraceServerBackend(HttpTraceModel):
             points = None
             if sample.points:
                 points = np.array([[u, v, np.nan if d is None else d] for u, v, d in sample.points], dtype=float)
-            answers.append(ModelAnswer(sample.text or "", self.convention, model, elapsed_s, points, dict(meta)))
+            answers.append(ModelAnswer(sample.text or "", self.convention, model, timings["round_trip_ms"] / 1e3,
+                                       points, dict(meta)))
         return answers

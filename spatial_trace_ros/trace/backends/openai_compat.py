@@ -10,14 +10,13 @@ vLLM and SGLang support).
 
 from __future__ import annotations
 
-import time
 from typing import Any, ClassVar
 
 from pydantic import Field, field_validator
 
 from spatial_trace_ros.errors import ModelError
-from spatial_trace_ros.trace.backends.base import HttpBackendOptions, HttpTraceModel
-from spatial_trace_ros.trace.encoding import data_url
+from spatial_trace_ros.trace.backends.base import IMAGE_PLACEHOLDER, HttpBackendOptions, HttpTraceModel
+from spatial_trace_ros.trace.encoding import MIME_TYPES
 from spatial_trace_ros.trace.model import ModelAnswer, TraceQuery
 from spatial_trace_ros.trace.prompts import render_prompt
 
@@ -68,14 +67,14 @@ class OpenAICompatibleBackend(HttpTraceModel):
     async def _sample(self, query: TraceQuery, count: int) -> list[ModelAnswer]:
         opts = self.options
         prompt = render_prompt(self.prompt_template, query.instruction)
-        color, _, _, encode_s = await self.encode_frame(query, with_depth=False)
+        encoded = await self.encode_frame(query, with_depth=False)
         messages: list[dict[str, Any]] = []
         if opts.system_prompt:
             messages.append({"role": "system", "content": opts.system_prompt})
         messages.append({
             "role": "user",
             "content": [
-                {"type": "image_url", "image_url": {"url": data_url(color, opts.image_format)}},
+                {"type": "image_url", "image_url": {"url": IMAGE_PLACEHOLDER}},
                 {"type": "text", "text": prompt},
             ],
         })
@@ -87,8 +86,9 @@ class OpenAICompatibleBackend(HttpTraceModel):
             "temperature": query.temperature,
             "n": count,
         }
-        t0 = time.perf_counter()
-        reply, elapsed_s = await self.post_json("/chat/completions", payload, "OpenAI-compatible server")
+        prefix = f"data:{MIME_TYPES[opts.image_format]};base64,".encode()
+        reply, timings = await self.post_json("/chat/completions", payload, "OpenAI-compatible server",
+                                              encoded.blobs(prefix))
         choices = reply.get("choices") if isinstance(reply, dict) else None
         if not isinstance(choices, list) or not choices:
             raise ModelError(
@@ -103,11 +103,11 @@ class OpenAICompatibleBackend(HttpTraceModel):
                     f"{str(choice)[:200]!r}"
                 )
             meta = {
-                "encode_ms": encode_s * 1e3,
-                "round_trip_ms": elapsed_s * 1e3,
+                "encode_ms": encoded.encode_s * 1e3,
+                **timings,
                 "finish_reason": choice.get("finish_reason"),
                 "prompt": prompt,
             }
             answers.append(ModelAnswer(text, self.convention, str(reply.get("model") or opts.model),
-                                       time.perf_counter() - t0, metadata=meta))
+                                       timings["round_trip_ms"] / 1e3, metadata=meta))
         return answers

@@ -14,8 +14,12 @@ from typing import ClassVar
 from pydantic import Field
 
 from spatial_trace_ros.errors import ModelError
-from spatial_trace_ros.trace.backends.base import HttpBackendOptions, HttpTraceModel
-from spatial_trace_ros.trace.encoding import b64
+from spatial_trace_ros.trace.backends.base import (
+    DEPTH_PLACEHOLDER,
+    IMAGE_PLACEHOLDER,
+    HttpBackendOptions,
+    HttpTraceModel,
+)
 from spatial_trace_ros.trace.model import ModelAnswer, TraceQuery
 from spatial_trace_ros.trace.prompts import render_prompt
 
@@ -34,18 +38,19 @@ class RoboTracerBackend(HttpTraceModel):
 
     async def _sample(self, query: TraceQuery, count: int) -> list[ModelAnswer]:
         prompt = render_prompt(self.prompt_template, query.instruction)
-        color, depth, _, encode_s = await self.encode_frame(query, self.options.send_depth)
+        encoded = await self.encode_frame(query, self.options.send_depth)
+        has_depth = encoded.depth_b64 is not None
         payload = {
-            "image_url": [b64(color)],
-            "depth_url": [b64(depth)] if depth is not None else [],
-            "enable_depth": int(depth is not None),
+            "image_url": [IMAGE_PLACEHOLDER],
+            "depth_url": [DEPTH_PLACEHOLDER] if has_depth else [],
+            "enable_depth": int(has_depth),
             "text": prompt,
         }
-        reply, elapsed_s = await self.post_json("/query", payload, "RoboTracer server")
+        reply, timings = await self.post_json("/query", payload, "RoboTracer server", encoded.blobs())
         answer = reply.get("answer") if isinstance(reply, dict) else None
         if not isinstance(answer, str):
             raise ModelError(
                 f"RoboTracer server at {self.options.base_url} replied without an 'answer' text: {str(reply)[:200]!r}"
             )
-        meta = {"encode_ms": encode_s * 1e3, "round_trip_ms": elapsed_s * 1e3, "prompt": prompt}
-        return [ModelAnswer(answer, self.convention, "robotracer", elapsed_s, metadata=meta)]
+        meta = {"encode_ms": encoded.encode_s * 1e3, **timings, "prompt": prompt}
+        return [ModelAnswer(answer, self.convention, "robotracer", timings["round_trip_ms"] / 1e3, metadata=meta)]

@@ -1,0 +1,195 @@
+"""``controller_node``: executes accepted plans on the robot with a chosen control policy.
+
+Subscribes to ``/spatial_trace/plan`` (trajectory_msgs/JointTrajectory) and ``/spatial_trace/estop``
+(std_msgs/Bool, true = stop now and block execution, false = release); serves ``~/execute`` and
+``~/stop`` (std_srvs/Trigger). Publishes ``/joint_states``, ``/spatial_trace/tcp_pose`` (robot base
+frame), ``/spatial_trace/controller_status`` (JSON), ``/diagnostics`` and, when the run-time guard
+refuses a setpoint, ``/spatial_trace/safety``. The robot is driven by a real-time worker process
+(``robots.worker``); the state machine is ``robots.controller.Controller``. This node only converts
+messages, holds parameters and runs callbacks (the e-stop on its own callback group, so it is never
+queued behind another callback).
+"""
+
+from __future__ import annotations
+
+import sys
+import time
+from typing import Any
+
+from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus, KeyValue
+from geometry_msgs.msg import PoseStamped
+from rclpy.callback_groups import MutuallyExclusiveCallbackGroup
+from rclpy.node import Node
+from sensor_msgs.msg import JointState
+from std_msgs.msg import Bool, String
+from std_srvs.srv import Trigger
+from trajectory_msgs.msg import JointTrajectory
+
+from spatial_trace_ros.geometry.transforms import Transform
+from spatial_trace_ros.planning.plan import SafetyReport, Verdict
+from spatial_trace_ros.robots.controller import Controller
+from spatial_trace_ros.robots.controller_config import ControllerNodeConfig
+from spatial_trace_ros.robots.execution import ExecutionResult
+from spatial_trace_ros.robots.worker import StateEvent
+from spatial_trace_ros.ros.conversions import make_header, transform_to_pose
+from spatial_trace_ros.ros.params import ParameterBinding
+from spatial_trace_ros.ros.plan_msgs import joint_trajectory_to_plan
+from spatial_trace_ros.ros.qos import COMMAND, LATCHED, STATE
+from spatial_trace_ros.ros.runner import run_node
+from spatial_trace_ros.ros.safety_msgs import safety_report_to_diagnostics
+
+TOPICS = {
+    "plan": "/spatial_trace/plan",
+    "estop": "/spatial_trace/estop",
+    "joint_states": "/joint_states",
+    "tcp_pose": "/spatial_trace/tcp_pose",
+    "status": "/spatial_trace/controller_status",
+    "diagnostics": "/diagnostics",
+    "safety": "/spatial_trace/safety",
+}
+STATUS_PROGRESS_PERIOD_S = 0.2  # progress updates while executing
+DIAGNOSTICS_PERIOD_S = 1.0
+DIAGNOSTICS_NAME = "spatial_trace/controller"
+
+
+class ControllerNode(Node):
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__("controller_node", **kwargs)
+        self._params = ParameterBinding(self, ControllerNodeConfig, veto=self._refuse_change, on_change=self._apply)
+        cfg: ControllerNodeConfig = self._params.config
+        self._controller = Controller(cfg, log=self._log)
+        self._model = self._controller.model
+        self._last_status_s = 0.0
+
+        self._joint_pub = self.create_publisher(JointState, TOPICS["joint_states"], STATE)
+        self._tcp_pub = self.create_publisher(PoseStamped, TOPICS["tcp_pose"], STATE)
+        self._status_pub = self.create_publisher(String, TOPICS["status"], LATCHED)
+        self._diag_pub = self.create_publisher(DiagnosticArray, TOPICS["diagnostics"], STATE)
+        self._safety_pub = self.create_publisher(DiagnosticArray, TOPICS["safety"], LATCHED)
+
+        estop_group = MutuallyExclusiveCallbackGroup()
+        service_group = MutuallyExclusiveCallbackGroup()
+        poll_group = MutuallyExclusiveCallbackGroup()
+        self.create_subscription(Bool, TOPICS["estop"], self._on_estop, COMMAND, callback_group=estop_group)
+        self.create_subscription(JointTrajectory, TOPICS["plan"], self._on_plan, LATCHED)
+        self.create_service(Trigger, "~/execute", self._on_execute, callback_group=service_group)
+        self.create_service(Trigger, "~/stop", self._on_stop, callback_group=service_group)
+        self.create_timer(1.0 / cfg.state_rate_hz, self._poll, callback_group=poll_group)
+        self.create_timer(DIAGNOSTICS_PERIOD_S, self._publish_diagnostics, callback_group=poll_group)
+        self._controller.start()
+        self.get_logger().info(
+            f"controlling {cfg.robot} with the {cfg.driver_name} driver, policy {cfg.control_policy}"
+            f"{', dry run' if cfg.dry_run else ''}{', auto-execute' if cfg.auto_execute else ''}"
+        )
+
+    # -- parameters ----------------------------------------------------------------------------------------
+    def _refuse_change(self, updates: dict[str, Any]) -> str | None:
+        return self._controller.policy_change_refusal(updates)
+
+    def _apply(self, cfg: ControllerNodeConfig) -> None:
+        self._controller.set_config(cfg)
+        self.get_logger().info(f"parameters changed; control_policy {cfg.control_policy}, dry_run {cfg.dry_run}")
+
+    def _log(self, level: str, text: str) -> None:
+        logger = self.get_logger()
+        {"info": logger.info, "warn": logger.warning, "error": logger.error}.get(level, logger.info)(text)
+
+    # -- inputs ----------------------------------------------------------------------------------------------
+    def _on_estop(self, msg: Bool) -> None:
+        self._controller.estop(bool(msg.data))
+
+    def _on_plan(self, msg: JointTrajectory) -> None:
+        try:
+            plan = joint_trajectory_to_plan(msg, self._model)
+        except ValueError as err:
+            self._controller.refuse_plan(str(err))
+            self.get_logger().warning(f"plan refused: {err}")
+            return
+        self.get_logger().info(self._controller.on_plan(plan))
+
+    def _on_execute(self, request: Trigger.Request, response: Trigger.Response) -> Trigger.Response:
+        response.success, response.message = self._controller.execute()
+        return response
+
+    def _on_stop(self, request: Trigger.Request, response: Trigger.Response) -> Trigger.Response:
+        response.success, response.message = self._controller.stop("stop requested on ~/stop")
+        return response
+
+    # -- outputs ---------------------------------------------------------------------------------------------
+    def _now_s(self) -> float:
+        return self.get_clock().now().nanoseconds * 1e-9
+
+    def _poll(self) -> None:
+        updates = self._controller.poll()
+        if updates.states:
+            self._publish_state(updates.states[-1])
+        now = time.monotonic()
+        status = updates.status
+        if status is None and self._controller.executing and now - self._last_status_s >= STATUS_PROGRESS_PERIOD_S:
+            status = self._controller.status
+        if status is not None:
+            self._status_pub.publish(String(data=status.to_json()))
+            self._last_status_s = now
+        if updates.result is not None:
+            self._publish_result(updates.result)
+
+    def _publish_state(self, event: StateEvent) -> None:
+        stamp = self._now_s()
+        state = event.state
+        joints = JointState(name=list(self._model.joint_names), position=[float(x) for x in state.q])
+        if state.qd is not None:
+            joints.velocity = [float(x) for x in state.qd]
+        joints.header = make_header(stamp, "")
+        self._joint_pub.publish(joints)
+        frame = self._model.base_frame
+        pose = PoseStamped(pose=transform_to_pose(Transform(state.tcp, frame, self._model.tool_frame)))
+        pose.header = make_header(stamp, frame)
+        self._tcp_pub.publish(pose)
+
+    def _publish_result(self, result: ExecutionResult) -> None:
+        if result.safety_reason is None:
+            return
+        report = SafetyReport(Verdict.REJECT, (result.safety_reason,))
+        status = self._controller.status
+        self._safety_pub.publish(safety_report_to_diagnostics(
+            report, status.plan_stamp_s, float(result.times_s[-1]) if len(result.times_s) else 0.0,
+            int(result.setpoints_sent), "controller", self._now_s(), hardware_id=self._model.name,
+        ))
+
+    def _publish_diagnostics(self) -> None:
+        c = self._controller
+        status = c.status
+        cfg = c.config
+        if not c.connected or c.estop_engaged or status.state == "aborted":
+            level = DiagnosticStatus.ERROR
+        elif status.state == "stopped":
+            level = DiagnosticStatus.WARN
+        else:
+            level = DiagnosticStatus.OK
+        last = c.last_result
+        values = {
+            "state": status.state, "policy": status.policy, "robot": cfg.robot, "driver": cfg.driver_name,
+            "connected": str(c.connected).lower(), "estop_engaged": str(c.estop_engaged).lower(),
+            "dry_run": str(cfg.dry_run).lower(), "period_s": f"{c.period_s:.4f}", "progress": f"{status.progress:.3f}",
+            "last_outcome": last.outcome if last else "",
+            "last_missed_periods": str(last.missed_periods) if last else "",
+            "last_setpoints_sent": str(last.setpoints_sent) if last else "",
+        }
+        message = status.reason if c.connected else f"not connected: {c.connection_error or 'connecting'}"
+        diag = DiagnosticArray(status=[DiagnosticStatus(
+            level=level, name=DIAGNOSTICS_NAME, message=message, hardware_id=cfg.robot_ip or cfg.robot,
+            values=[KeyValue(key=k, value=v) for k, v in values.items()],
+        )])
+        diag.header = make_header(self._now_s(), "")
+        self._diag_pub.publish(diag)
+
+    def close(self) -> None:
+        self._controller.close()
+
+
+def main(args: list[str] | None = None) -> int:
+    return run_node(ControllerNode, args=args, threads=4)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

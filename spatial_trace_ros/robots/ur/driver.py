@@ -1,0 +1,270 @@
+"""``RtdeDriver`` (driver ``ur_rtde``): a UR5/UR5e (CB3 or e-Series) through ur_rtde 1.6.
+
+Two RTDE connections: ``RTDEReceiveInterface`` for state (joints, TCP pose in the controller's
+``base`` frame, safety status bits, runtime state) and ``RTDEControlInterface``, which uploads
+ur_rtde's control script and sends commands through registers. ur_rtde's constructors can block
+forever against a peer that accepts but never answers, and its calls hold the GIL, so this driver
+lives in the controller's real-time worker process, never in the ROS node.
+
+On connect the RTDE watchdog is armed (``watchdog_min_hz``): if the worker stops sending (crash,
+hang, network loss) the control script stops and the arm with it. The loop kicks it every period in
+which it sends nothing else (every command refreshes the same register).
+
+ur_rtde's blocking commands (servoStop, speedStop, stopL, moveL) wait up to minutes for an answer
+from a controller that no longer talks; ``stop`` therefore sends nothing when the connection is lost
+or the program is not running (the watchdog or the robot's own safety already stopped the arm).
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Any, Literal
+
+import numpy as np
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from scipy.spatial.transform import Rotation
+
+from spatial_trace_ros.errors import ConfigError, RobotError
+from spatial_trace_ros.robots.driver import MovePathCommand, RobotDriver, RobotState
+from spatial_trace_ros.robots.model import RobotModel
+
+ALL_KINDS = ("servo_pose", "servo_joints", "speed_tcp", "move_path")
+RECEIVE_VARIABLES = [
+    "timestamp", "actual_q", "actual_qd", "actual_TCP_pose", "robot_mode", "safety_mode", "safety_status_bits",
+    "runtime_state", "robot_status_bits",
+]
+ROBOT_MODE_RUNNING = 7
+# safety_status_bits (RTDE guide)
+BIT_PROTECTIVE_STOPPED = 1 << 2
+BIT_SAFEGUARD_STOPPED = 1 << 4
+BITS_EMERGENCY_STOPPED = (1 << 5) | (1 << 6) | (1 << 7)
+BIT_VIOLATION = 1 << 8
+BIT_FAULT = 1 << 9
+# servoL/servoJ take speed and acceleration arguments that the controller ignores; ur_rtde checks ranges.
+SERVO_UNUSED_SPEED, SERVO_UNUSED_ACCEL = 0.5, 0.5
+
+
+def ur_pose(pose: np.ndarray) -> list[float]:
+    """``base_T_tool`` (4x4) -> UR pose [x, y, z, rx, ry, rz] (metres, rotation vector in radians)."""
+    return [*pose[:3, 3].tolist(), *Rotation.from_matrix(pose[:3, :3]).as_rotvec().tolist()]
+
+
+def pose_matrix(ur: list[float]) -> np.ndarray:
+    """UR pose [x, y, z, rx, ry, rz] -> ``base_T_tool`` (4x4)."""
+    out = np.eye(4)
+    out[:3, 3] = ur[:3]
+    out[:3, :3] = Rotation.from_rotvec(ur[3:6]).as_matrix()
+    return out
+
+
+class RtdeDriverOptions(BaseModel):
+    """Options of the ``ur_rtde`` driver (the controller node's ``robot_ip`` and ``driver_options``)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+    robot_ip: str = Field(description="IP address of the UR controller")
+    frequency_hz: float = Field(
+        0.0, ge=0.0, le=500.0,
+        description="control and RTDE rate [Hz]; 0 = the controller's own (125 CB3, 500 e-Series, from the dashboard)",
+    )
+    watchdog_min_hz: float = Field(
+        10.0, ge=0.0, le=500.0, description="RTDE watchdog [Hz]: the arm stops if commands come slower; 0 = off"
+    )
+    stop_decel_mps2: float = Field(2.0, gt=0.0, le=20.0, description="deceleration of stop() [m/s^2] (tool)")
+    servo_joints_lookahead_s: float = Field(0.1, ge=0.03, le=0.2, description="servoJ lookahead time [s]")
+    servo_joints_gain: float = Field(300.0, ge=100.0, le=2000.0, description="servoJ proportional gain")
+    command_kinds: tuple[Literal["servo_pose", "servo_joints", "speed_tcp", "move_path"], ...] = Field(
+        ALL_KINDS, min_length=1, description="command kinds offered to policies (e.g. only servo_joints: servoJ)"
+    )
+    upper_range_registers: bool = Field(
+        False, description="use RTDE registers 24-47 (when a PLC or fieldbus uses the lower range)"
+    )
+
+    @field_validator("robot_ip")
+    @classmethod
+    def _ip_given(cls, value: str) -> str:
+        if not value.strip():
+            raise ValueError("robot_ip is empty; set the controller's IP address")
+        return value.strip()
+
+
+class RtdeDriver(RobotDriver):
+    """A UR arm over RTDE. Options: see ``RtdeDriverOptions``."""
+
+    def __init__(self, model: RobotModel, **options: Any) -> None:
+        if model.dof != 6 or not model.name.startswith("ur"):
+            raise ConfigError(f"the ur_rtde driver drives UR arms, not {model.name!r}; choose the robot's own driver")
+        try:
+            self.options = RtdeDriverOptions(**options)
+        except ValidationError as err:
+            problems = "; ".join(f"{'.'.join(map(str, e['loc'])) or 'options'}: {e['msg']}" for e in err.errors())
+            raise ConfigError(f"invalid ur_rtde driver options: {problems}") from None
+        self.model = model
+        self.supports = frozenset(self.options.command_kinds)
+        self.period_s = 1.0 / (self.options.frequency_hz or 125.0)
+        self._control: Any = None
+        self._receive: Any = None
+        self._mode: Literal["idle", "servo", "speed", "path"] = "idle"
+        self._last_command_s = 0.0
+
+    # -- connection --------------------------------------------------------------------------------------
+    def _controller_rate_hz(self, dashboard_client: Any) -> float:
+        """500 Hz for e-Series (PolyScope 5+), 125 Hz for CB3, from the dashboard's version answer."""
+        ip = self.options.robot_ip
+        db = dashboard_client.DashboardClient(ip)
+        db.connect()
+        if not db.isConnected():
+            raise RobotError(f"no UR dashboard server answered at {ip}:29999; check robot_ip, the network and "
+                             "that the robot is powered")
+        try:
+            version = str(db.polyscopeVersion())
+        finally:
+            db.disconnect()
+        try:
+            major = int(version.split(".")[0])
+        except ValueError:
+            raise RobotError(f"the controller at {ip} reported PolyScope version {version!r}, not a version number") \
+                from None
+        return 500.0 if major >= 5 else 125.0
+
+    def connect(self) -> None:
+        try:
+            import dashboard_client
+            import rtde_control
+            import rtde_receive
+        except ImportError as err:
+            raise ConfigError(f"ur_rtde is not installed ({err}); pip install ur-rtde==1.6.5") from None
+        o = self.options
+        frequency = o.frequency_hz or self._controller_rate_hz(dashboard_client)
+        flags = rtde_control.RTDEControlInterface.FLAG_UPLOAD_SCRIPT
+        if o.upper_range_registers:
+            flags |= rtde_control.RTDEControlInterface.FLAG_UPPER_RANGE_REGISTERS
+        try:
+            self._receive = rtde_receive.RTDEReceiveInterface(o.robot_ip, frequency, RECEIVE_VARIABLES, False,
+                                                              o.upper_range_registers)
+            self._control = rtde_control.RTDEControlInterface(o.robot_ip, frequency, flags)
+        except RuntimeError as err:
+            raise RobotError(f"could not start RTDE control of the UR at {o.robot_ip}: {err}. Check that the "
+                             "robot is in remote control, powered on with brakes released, and that no other "
+                             "program uses the RTDE input registers") from None
+        self.period_s = 1.0 / frequency
+        self._arm_watchdog(self._control)
+        self._mode = "idle"
+
+    def _arm_watchdog(self, control: Any) -> None:
+        hz = self.options.watchdog_min_hz
+        if hz > 0 and not control.setWatchdog(hz):
+            raise RobotError(f"the UR at {self.options.robot_ip} did not accept the RTDE watchdog ({hz} Hz)")
+        self._last_command_s = time.monotonic()
+
+    def disconnect(self) -> None:
+        control, receive = self._control, self._receive
+        self._control = self._receive = None
+        if control is not None:
+            try:
+                if self._usable(control, receive):
+                    self._stop_with(control)
+                    control.stopScript()
+            finally:
+                control.disconnect()
+        if receive is not None:
+            receive.disconnect()
+
+    # -- state ----------------------------------------------------------------------------------------------
+    def _require(self) -> tuple[Any, Any]:
+        if self._control is None or self._receive is None:
+            raise RobotError("the ur_rtde driver is not connected; call connect() first")
+        return self._control, self._receive
+
+    @staticmethod
+    def _usable(control: Any, receive: Any) -> bool:
+        """Commands can be sent and answered (ur_rtde blocks on commands it cannot get answered)."""
+        if control is None or receive is None or not (control.isConnected() and receive.isConnected()):
+            return False
+        bits = receive.getSafetyStatusBits()
+        return bool(control.isProgramRunning()) and not bits & (BIT_PROTECTIVE_STOPPED | BITS_EMERGENCY_STOPPED)
+
+    def read_state(self) -> RobotState:
+        control, receive = self._require()
+        connected = bool(control.isConnected() and receive.isConnected())
+        bits = int(receive.getSafetyStatusBits())
+        program = bool(control.isProgramRunning())
+        fault = ""
+        if bits & BIT_SAFEGUARD_STOPPED:
+            fault = "robot is in safeguard stop (a safety input is open); close it and resume"
+        elif bits & (BIT_VIOLATION | BIT_FAULT):
+            fault = f"robot reports a safety {'violation' if bits & BIT_VIOLATION else 'fault'}; see the pendant"
+        elif connected and not program and not bits & (BIT_PROTECTIVE_STOPPED | BITS_EMERGENCY_STOPPED):
+            fault = ("the RTDE control script is not running on the controller (stopped by the RTDE watchdog, a "
+                     "script error or the pendant); reconnect the controller to upload it again")
+        moving = connected and program and self._mode == "path" and control.getAsyncOperationProgress() >= 0
+        return RobotState(
+            stamp_s=time.monotonic(),
+            q=np.asarray(receive.getActualQ(), float),
+            tcp=pose_matrix(receive.getActualTCPPose()),
+            qd=np.asarray(receive.getActualQd(), float),
+            connected=connected,
+            ready=program and receive.getRobotMode() == ROBOT_MODE_RUNNING,
+            protective_stop=bool(bits & BIT_PROTECTIVE_STOPPED),
+            emergency_stop=bool(bits & BITS_EMERGENCY_STOPPED),
+            moving=bool(moving),
+            fault=fault,
+        )
+
+    # -- commands -------------------------------------------------------------------------------------------
+    def _sent(self, ok: bool, what: str, mode: Literal["servo", "speed", "path"]) -> None:
+        self._last_command_s = time.monotonic()
+        self._mode = mode
+        if not ok:
+            raise RobotError(f"the UR controller refused {what} (control script not running, or the robot stopped)")
+
+    def servo_pose(self, pose: np.ndarray, lookahead_s: float, gain: float) -> None:
+        control, _ = self._require()
+        target = ur_pose(np.asarray(pose, float))
+        ok = control.servoL(target, SERVO_UNUSED_SPEED, SERVO_UNUSED_ACCEL, self.period_s, lookahead_s, gain)
+        self._sent(ok, "servoL", "servo")
+
+    def servo_joints(self, q: np.ndarray) -> None:
+        control, _ = self._require()
+        o = self.options
+        ok = control.servoJ([float(x) for x in q], SERVO_UNUSED_SPEED, SERVO_UNUSED_ACCEL, self.period_s,
+                            o.servo_joints_lookahead_s, o.servo_joints_gain)
+        self._sent(ok, "servoJ", "servo")
+
+    def speed_tcp(self, twist: np.ndarray, accel_mps2: float) -> None:
+        control, _ = self._require()
+        self._sent(control.speedL([float(x) for x in twist], accel_mps2, 0.0), "speedL", "speed")
+
+    def move_path(self, command: MovePathCommand) -> None:
+        control, _ = self._require()
+        poses = np.asarray(command.poses, float).reshape(-1, 4, 4)
+        path = [[*ur_pose(p), command.speed_mps, command.accel_mps2, command.blend_m]
+                for p in poses]
+        path[-1][8] = 0.0  # the last waypoint is reached, not blended past
+        self._sent(control.moveL(path, True), "the moveL path", "path")
+        # ur_rtde sends a path by re-uploading its control script, which ends the watchdog of the old one.
+        self._arm_watchdog(control)
+
+    def stop(self) -> None:
+        if self._control is None or not self._usable(self._control, self._receive):
+            self._mode = "idle"
+            return
+        self._stop_with(self._control)
+
+    def _stop_with(self, control: Any) -> None:
+        decel = self.options.stop_decel_mps2
+        if self._mode == "servo":
+            control.servoStop(decel)
+        elif self._mode == "speed":
+            control.speedStop(decel)
+        else:
+            control.stopL(decel, False)
+        self._last_command_s = time.monotonic()
+        self._mode = "idle"
+
+    def kick_watchdog(self) -> None:
+        """Only in periods without another command: every command refreshes the watchdog's register."""
+        if self._control is None or time.monotonic() - self._last_command_s < 0.5 * self.period_s:
+            return
+        if self._control.isConnected() and self._control.isProgramRunning():
+            self._control.kickWatchdog()
+            self._last_command_s = time.monotonic()

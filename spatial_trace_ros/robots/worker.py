@@ -1,0 +1,286 @@
+"""The controller's real-time loop in its own process, and the handle the ROS node holds on it.
+
+Why a process: ur_rtde's calls hold the GIL while they block (its constructors forever against a
+peer that accepts but never answers), which would freeze every ROS callback, e-stop included. So
+the driver, the execution loop and the control policy live in a spawned worker process; the node
+talks to it through pipes (commands, and a separate stop pipe that a listener thread in the worker
+turns into an immediate wake-up of the loop) and a queue (events: ready, state, started, result,
+failed).
+
+Liveness both ways: the worker exits when the node's end of the pipes closes, and stops the arm
+first; the node kills a worker that stays silent for ``liveness_timeout_s`` (the robot-side watchdog,
+e.g. ur_rtde's RTDE watchdog, then stops the arm).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import multiprocessing as mp
+import queue
+import signal
+import threading
+import time
+from dataclasses import dataclass, field, replace
+from typing import Any
+
+from spatial_trace_ros.errors import ConfigError, RobotError, format_choices
+from spatial_trace_ros.planning.plan import Plan
+from spatial_trace_ros.planning.safety import SetpointGuard
+from spatial_trace_ros.planning.safety_config import SafetyConfig, load_safety_config
+from spatial_trace_ros.policies.base import available_policies, load_policy_class
+from spatial_trace_ros.robots.driver import RobotDriver, RobotState, driver_factory
+from spatial_trace_ros.robots.dry_run import DryRunDriver
+from spatial_trace_ros.robots.execution import ExecutionLoop, ExecutionResult, PeriodReport, StopSignal
+from spatial_trace_ros.robots.model import RobotModel, make_robot_model
+
+
+@dataclass(frozen=True)
+class WorkerConfig:
+    """Everything the worker process needs to build its driver, guard and loop."""
+
+    robot: str
+    driver: str
+    driver_options: dict[str, Any] = field(default_factory=dict)
+    safety_file: str = ""  # empty: the built-in limits (identical to config/safety.yaml)
+    state_rate_hz: float = 50.0
+
+
+@dataclass(frozen=True)
+class StateEvent:
+    """Robot state for /joint_states and the TCP pose, with the run's progress when executing."""
+
+    state: RobotState
+    executing: bool = False
+    progress: float = 0.0
+    tracking_error_m: float | None = None
+
+
+@dataclass(frozen=True)
+class ExecuteCommand:
+    plan: Plan
+    policy: str
+    policy_options: dict[str, Any]
+    dry_run: bool
+    stops_seen: int  # stop requests the node had sent when it asked for this run
+    goal_tolerance_m: float = 0.01
+    start_tolerance_rad: float = 0.05
+
+
+# -- the worker process --------------------------------------------------------------------------------
+class _Worker:
+    def __init__(self, config: WorkerConfig, events: Any) -> None:
+        self.config = config
+        self.events = events
+        self.model: RobotModel = make_robot_model(config.robot)
+        safety = load_safety_config(config.safety_file) if config.safety_file else SafetyConfig()
+        self.guard = SetpointGuard(safety, self.model)
+        self.driver: RobotDriver = driver_factory(config.driver)(self.model, **config.driver_options)
+        self.stop_signal = StopSignal()
+        # Import every installed policy now: an import during a run would starve the robot's watchdog.
+        self.policies: dict[str, type | str] = {}
+        for name in available_policies():
+            try:
+                self.policies[name] = load_policy_class(name)
+            except Exception as err:  # reported when someone asks for that policy
+                self.policies[name] = f"failed to load: {err}"
+
+    def listen_for_stops(self, stop_rx: Any) -> None:
+        """A thread that turns every stop message into an immediate wake-up of the loop."""
+        while True:
+            try:
+                reason, at_s = stop_rx.recv()
+            except (EOFError, OSError):
+                self.stop_signal.request("the controller node went away")
+                return
+            self.stop_signal.request(reason, at_s)
+
+    def idle_tick(self) -> None:
+        state = self.driver.read_state()
+        self.driver.kick_watchdog()
+        self.events.put(StateEvent(state))
+
+    def execute(self, cmd: ExecuteCommand) -> ExecutionResult:
+        deadline = time.monotonic() + 0.5
+        while self.stop_signal.count < cmd.stops_seen and time.monotonic() < deadline:
+            time.sleep(0.001)  # a stop sent before this command is still on its way
+        self.stop_signal.clear_up_to(cmd.stops_seen)
+        policy_cls = self.policies.get(cmd.policy)
+        problem = "" if isinstance(policy_cls, type) else policy_cls or format_choices(
+            "control_policy", cmd.policy, list(self.policies))
+        if not problem:
+            options = {**cmd.policy_options, "period_s": self.driver.period_s, "driver_supports": self.driver.supports}
+            try:
+                policy = policy_cls(self.model, **options)
+            except (ConfigError, TypeError, ValueError) as err:
+                problem = f"could not be created: {err}"
+        if problem:
+            return ExecutionResult(outcome="aborted", reason=f"control policy {cmd.policy!r}: {problem}",
+                                   plan_id=cmd.plan.plan_id, policy=cmd.policy)
+        driver = DryRunDriver(self.driver, self.model) if cmd.dry_run else self.driver
+        every = max(1, round(1.0 / (self.config.state_rate_hz * self.driver.period_s)))
+        count = [0]
+
+        def report(period: PeriodReport) -> None:
+            count[0] += 1
+            if count[0] % every == 0:
+                self.events.put(StateEvent(period.state, True, period.progress, period.tracking_error_m))
+
+        loop = ExecutionLoop(driver, policy, self.guard, stop_signal=self.stop_signal, on_period=report,
+                             goal_tolerance_m=cmd.goal_tolerance_m, start_tolerance_rad=cmd.start_tolerance_rad)
+        self.events.put(("started", {"plan_id": cmd.plan.plan_id, "policy": cmd.policy, "dry_run": cmd.dry_run}))
+        result = loop.run(cmd.plan)
+        if cmd.dry_run:
+            absorbed = driver.setpoints_absorbed if isinstance(driver, DryRunDriver) else 0
+            result = replace(result, reason=f"dry run, nothing sent to the robot ({absorbed} setpoints checked): "
+                                             f"{result.reason}")
+        return result
+
+
+def worker_main(config: WorkerConfig, cmd_rx: Any, stop_rx: Any, events: Any) -> None:
+    """Entry point of the worker process."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # the node shuts us down in order; Ctrl-C goes to it
+    try:
+        worker = _Worker(config, events)
+        worker.driver.connect()
+    except Exception as err:  # every failure to start is reported in words, never a traceback
+        events.put(("failed", {"reason": f"{err}"}))
+        return
+    threading.Thread(target=worker.listen_for_stops, args=(stop_rx,), daemon=True).start()
+    events.put(("ready", {"period_s": worker.driver.period_s, "supports": sorted(worker.driver.supports)}))
+    period = 1.0 / config.state_rate_hz
+    try:
+        while True:
+            try:
+                has_command = cmd_rx.poll(period)
+                cmd = cmd_rx.recv() if has_command else None
+            except (EOFError, OSError):
+                return  # the node is gone
+            if cmd is None:
+                try:
+                    worker.idle_tick()
+                except Exception as err:  # keep reporting; the node decides what to do
+                    events.put(("fault", {"reason": f"reading the robot state failed: {err}"}))
+                    time.sleep(period)
+            elif cmd == "shutdown":
+                return
+            elif isinstance(cmd, ExecuteCommand):
+                events.put(("result", worker.execute(cmd)))
+    finally:
+        with contextlib.suppress(Exception):
+            worker.driver.disconnect()
+
+
+# -- the node's handle -----------------------------------------------------------------------------------
+class RealtimeWorker:
+    """Starts the worker process and exchanges commands and events with it (no rclpy here)."""
+
+    def __init__(self, config: WorkerConfig, liveness_timeout_s: float = 3.0) -> None:
+        self.config = config
+        self.liveness_timeout_s = liveness_timeout_s
+        self._ctx = mp.get_context("spawn")
+        self._process: Any = None
+        self._cmd_tx: Any = None
+        self._stop_tx: Any = None
+        self._events: Any = None
+        self._stop_lock = threading.Lock()
+        self._stops_sent = 0
+        self._last_event_s = 0.0
+        self.ready_info: dict[str, Any] | None = None
+        self.failure = ""
+
+    def start(self) -> None:
+        cmd_rx, self._cmd_tx = self._ctx.Pipe(duplex=False)
+        stop_rx, self._stop_tx = self._ctx.Pipe(duplex=False)
+        self._events = self._ctx.Queue()
+        self._process = self._ctx.Process(target=worker_main, args=(self.config, cmd_rx, stop_rx, self._events),
+                                          name=f"realtime-{self.config.robot}", daemon=True)
+        self._process.start()
+        cmd_rx.close()
+        stop_rx.close()
+        self._last_event_s = time.monotonic()
+
+    def wait_ready(self, timeout_s: float) -> dict[str, Any]:
+        """Block until the driver is connected; raises ``RobotError`` with the reason otherwise."""
+        deadline = time.monotonic() + timeout_s
+        while time.monotonic() < deadline:
+            try:
+                kind, payload = self._events.get(timeout=0.05)
+            except queue.Empty:
+                if not self._process.is_alive():
+                    raise RobotError(f"the real-time worker exited (code {self._process.exitcode}) while "
+                                     "connecting") from None
+                continue
+            if kind == "ready":
+                self.ready_info = payload
+                self._last_event_s = time.monotonic()
+                return payload
+            if kind == "failed":
+                self.failure = payload["reason"]
+                raise RobotError(f"could not connect to the robot: {payload['reason']}")
+        self.kill()
+        raise RobotError(f"the robot did not answer within {timeout_s:.0f} s ({self.config.driver} driver, options "
+                         f"{self.config.driver_options}); the worker was stopped. Check the address and that the "
+                         "controller is on")
+
+    @property
+    def alive(self) -> bool:
+        return self._process is not None and self._process.is_alive()
+
+    def execute(self, plan: Plan, policy: str, policy_options: dict[str, Any], dry_run: bool,
+                goal_tolerance_m: float = 0.01, start_tolerance_rad: float = 0.05) -> None:
+        with self._stop_lock:
+            stops = self._stops_sent
+        self._cmd_tx.send(ExecuteCommand(plan, policy, dict(policy_options), dry_run, stops, goal_tolerance_m,
+                                         start_tolerance_rad))
+
+    def stop(self, reason: str) -> float:
+        """Ask the loop to stop now; returns the monotonic time the request left."""
+        with self._stop_lock:
+            self._stops_sent += 1
+            at_s = time.monotonic()
+            with contextlib.suppress(OSError, BrokenPipeError):
+                self._stop_tx.send((reason, at_s))
+        return at_s
+
+    def events(self) -> list[Any]:
+        """Everything the worker reported since the last call (StateEvent, or (kind, payload) tuples);
+        a dead or silent worker is reported as ("failed", {"reason": ...}) once."""
+        out: list[Any] = []
+        while True:
+            try:
+                out.append(self._events.get_nowait())
+            except (queue.Empty, OSError, ValueError):
+                break
+        now = time.monotonic()
+        if out:
+            self._last_event_s = now
+        if self.ready_info is not None and not self.failure:
+            if not self.alive:
+                self.failure = f"the real-time worker exited unexpectedly (code {self._process.exitcode})"
+            elif now - self._last_event_s > self.liveness_timeout_s:
+                self.kill()
+                self.failure = (f"the real-time loop stopped responding for {self.liveness_timeout_s:.1f} s and was "
+                                "killed; the robot-side watchdog stops the arm")
+            if self.failure:
+                out.append(("failed", {"reason": self.failure}))
+        return out
+
+    def kill(self) -> None:
+        if self._process is not None and self._process.is_alive():
+            self._process.kill()
+            self._process.join(2.0)
+
+    def close(self, timeout_s: float = 10.0) -> None:
+        """Ask the worker to stop the arm and disconnect; kill it if it does not within ``timeout_s``."""
+        if self._process is None:
+            return
+        self.stop("the controller is shutting down")
+        with contextlib.suppress(OSError, BrokenPipeError):
+            self._cmd_tx.send("shutdown")
+        self._process.join(timeout_s)
+        self.kill()
+        for end in (self._cmd_tx, self._stop_tx):
+            with contextlib.suppress(OSError):
+                end.close()
+        self._events.close()
+        self._events.join_thread()

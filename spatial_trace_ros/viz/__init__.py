@@ -1,0 +1,1 @@
+"""RViz content described as plain data (markers for traces, plans, the cell)."""

@@ -1,0 +1,101 @@
+"""The fake UR controller against the real ur_rtde client (RTDEControlInterface,
+RTDEReceiveInterface, DashboardClient), each side in its own process: motions move the fake arm as
+commanded, and injected faults reach the client the way a real controller reports them."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+from spatial_trace_ros.testing.fake_ur.client import FakeUrClient, start_fake_ur
+
+pytestmark = pytest.mark.integration
+TEST_DIR = os.path.dirname(os.path.abspath(__file__))
+
+
+def run_probe(fake: FakeUrClient, scenario: str, timeout_s: float = 40.0) -> dict:
+    """The probe process drives the fake with ur_rtde; a hung client fails the test by timeout."""
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join([TEST_DIR, os.environ.get("PYTHONPATH", "")]))
+    try:
+        done = subprocess.run([sys.executable, "-m", "helpers.ur_rtde_probe", fake.host, scenario],
+                              capture_output=True, text=True, timeout=timeout_s, env=env)
+    except subprocess.TimeoutExpired as err:
+        pytest.fail(f"ur_rtde probe {scenario!r} hung for {timeout_s} s:\n{err.stdout}\n{err.stderr}")
+    for line in done.stdout.splitlines():
+        if line.startswith("RESULT "):
+            return json.loads(line[len("RESULT "):])
+    pytest.fail(f"ur_rtde probe {scenario!r} failed (rc {done.returncode}):\n{done.stdout}\n{done.stderr}")
+
+
+def test_real_client_commands_move_the_fake_arm(procs) -> None:
+    fake = start_fake_ur(procs, "ur5")
+    out = run_probe(fake, "motions")
+    assert out["movel_ok"]
+    np.testing.assert_allclose(out["after_movel"][:3], out["movel_target"][:3], atol=1e-3)
+    # servoL target moving at 5 cm/s for 0.6 s; the first-order lag keeps the arm a little behind.
+    assert out["servo_stop_ok"] and 0.015 < out["servo_dx"] < 0.031
+    # speedL at 4 cm/s for 0.5 s (0.08 s ramp at 0.5 m/s^2), then a 2 m/s^2 stop.
+    assert out["speed_stop_ok"] and 0.012 < out["speed_dy"] < 0.021
+    # The async path reports its waypoints through the async progress register, then finishes.
+    assert out["path_ok"] and {0, 1, 2}.issubset(out["path_progress"]) and out["path_progress"][0] < 0
+    np.testing.assert_allclose(out["path_end"][:3], out["path_target"][:3], atol=1e-3)
+    counts = fake.commands()["counts"]
+    for name in ("MOVEL", "SERVOL", "SERVO_STOP", "SPEEDL", "SPEED_STOP", "MOVE_PATH"):
+        assert counts.get(name, 0) > 0, f"{name} never reached the fake: {counts}"
+    state = fake.state()
+    assert state["program"] == "PLAYING" and not state["moving"] and state["safety"] == "NORMAL"
+
+
+def test_protective_stop_mid_motion_halts_and_reaches_the_client(procs) -> None:
+    fake = start_fake_ur(procs, "ur5")
+    fake.inject("protective_stop", after_motion_s=0.3)
+    out = run_probe(fake, "servo_until_fault")
+    assert out["protective"] and not out["emergency"]
+    assert out["safety_status_bits"] & (1 << 2)
+    assert out["servo_rejected"] and not out["program_running"]
+    state = fake.state()
+    assert state["safety"] == "PROTECTIVE_STOP" and state["program"] == "PAUSED" and not state["moving"]
+
+
+def test_emergency_stop_mid_motion_stops_the_program(procs) -> None:
+    fake = start_fake_ur(procs, "ur5")
+    fake.inject("emergency_stop", after_motion_s=0.3)
+    out = run_probe(fake, "servo_until_fault")
+    assert out["emergency"] and out["safety_status_bits"] & (1 << 7)
+    assert out["servo_rejected"] and not out["program_running"]
+    state = fake.state()
+    assert state["safety"] == "ROBOT_EMERGENCY_STOP" and state["program"] == "STOPPED" and not state["moving"]
+
+
+def test_dropped_connection_is_seen_by_the_client(procs) -> None:
+    fake = start_fake_ur(procs, "ur5")
+    fake.inject("drop_connection", after_motion_s=0.3)
+    out = run_probe(fake, "servo_until_fault")
+    assert "disconnected_after_s" in out and not (out["control_connected"] and out["receive_connected"])
+    assert fake.state()["offline"]
+    fake.clear()
+    assert not fake.state()["offline"]
+
+
+def test_watchdog_stops_the_program_when_kicks_stop(procs) -> None:
+    fake = start_fake_ur(procs, "ur5")
+    out = run_probe(fake, "watchdog")
+    assert out["set_ok"] and out["running_while_kicked"]
+    assert not out["running_after_silence"] and out["runtime_state"] == 1  # STOPPED
+    state = fake.state()
+    assert state["watchdog_tripped"] and "watchdog" in state["program_error"]
+
+
+def test_dashboard_answers_what_ur_rtde_asks(procs) -> None:
+    fake = start_fake_ur(procs, "ur5e")
+    fake.inject("protective_stop")
+    out = run_probe(fake, "dashboard")
+    assert out["version"] == "5.11.1.108318" and out["remote"] and out["serial"].isdigit()
+    assert out["safety_stopped"] == "Safetystatus: PROTECTIVE_STOP"
+    assert out["safety_after"] == "Safetystatus: NORMAL"
+    assert fake.state()["safety"] == "NORMAL"
