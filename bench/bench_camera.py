@@ -105,6 +105,7 @@ def measure(width: int, height: int, seconds: float, warmup_s: float, workdir: P
         "received_aligned_depth_hz": round(len(lat[DEPTH]) / window, 2),
         "node_publish_rate_hz": float(last_diag.get("rate_hz", "nan")),
         "node_drops": int(last_diag.get("drops", "0")),
+        "node_publish_ms_p50": float(last_diag.get("publish_ms") or "nan"),
         "latency_color_ms": {"p50": percentile_ms(lat[COLOR], 50), "p99": percentile_ms(lat[COLOR], 99)},
         "latency_aligned_depth_ms": {"p50": percentile_ms(lat[DEPTH], 50), "p99": percentile_ms(lat[DEPTH], 99)},
         "node_cpu_cores": round(cpu_s / (t1 - t0), 3),

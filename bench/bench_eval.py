@@ -1,5 +1,6 @@
-"""Evaluation throughput: trace metrics on 100 x 100 point traces, the collision check, and scoring a
-whole answers file. Prints one JSON object.
+"""Evaluation throughput: trace metrics on 100 x 100 point traces, the collision check, scoring a
+whole answers file, synthetic scenes per second (render, plan, check, write), and a live evaluation
+with the simulation oracle. Prints one JSON object.
 
 The plain-Python cell-by-cell DTW is measured beside the vectorised one so the speed-up, not the
 absolute time, is the claim (machines here are shared and noisy). Figures are medians over repeats.
@@ -43,6 +44,30 @@ def loop_dtw(a: np.ndarray, b: np.ndarray) -> float:
     return prev[m]
 
 
+def synth_figures() -> dict[str, float]:
+    """Scenes per second of ``spatial-trace synth`` at two image sizes (3 tasks per scene), and samples
+    per second of ``spatial-trace eval`` with the oracle over the smaller dataset (scoring included)."""
+    import tempfile
+
+    from spatial_trace_ros.eval.live_eval import evaluate_backend
+    from spatial_trace_ros.eval.synth import generate_dataset, make_config
+    from spatial_trace_ros.eval.synth_tasks import ORACLE_CATEGORIES
+
+    figures: dict[str, float] = {}
+    with tempfile.TemporaryDirectory() as tmp:
+        root = Path(tmp)
+        generate_dataset(make_config(n_scenes=1, width=320, height=240), root / "warmup", progress=False)
+        for width, height in ((320, 240), (640, 480)):
+            result = generate_dataset(make_config(n_scenes=8, seed=1, width=width, height=height,
+                                                  categories=ORACLE_CATEGORIES), root / f"s{width}", progress=False)
+            figures[f"synth_scenes_per_s_{width}x{height}"] = result.scenes_per_s
+            figures[f"synth_samples_per_s_{width}x{height}"] = result.n_samples / result.elapsed_s
+        t0 = time.perf_counter()
+        run = evaluate_backend(root / "s320", "oracle", {}, root / "eval", plots=False, progress=False)
+        figures["eval_oracle_samples_per_s_320x240"] = run.n_selected / (time.perf_counter() - t0)
+    return figures
+
+
 def main() -> None:
     rng = np.random.default_rng(0)
     a = np.cumsum(rng.normal(0, 0.01, (100, 3)), axis=0)
@@ -80,6 +105,7 @@ def main() -> None:
                 score_sample(s, "robotracer", *resolve_image_size(s))
 
         figures["score_answers_per_s"] = len(samples) / median_s(score_all, 3)
+    figures.update(synth_figures())
     json.dump({k: round(v, 3) for k, v in figures.items()}, sys.stdout, indent=1)
     print()
 

@@ -84,8 +84,11 @@ def test_color_formats_become_rgb8() -> None:
     np.testing.assert_array_equal(color_to_rgb8(rgb[:, :, ::-1].copy(), "bgr8", 8, 6), rgb)
     bgra = cv2.cvtColor(rgb, cv2.COLOR_RGB2BGRA)
     np.testing.assert_array_equal(color_to_rgb8(bgra, "bgra8", 8, 6), rgb)
-    gray_yuyv = np.full((6, 8, 2), 128, np.uint8)  # Y=128, U=V=128: mid grey
-    assert np.all(np.abs(color_to_rgb8(gray_yuyv, "yuyv", 8, 6).astype(int) - 128) <= 1)
+    yuyv = np.full((6, 8, 2), 128, np.uint8)  # U = V = 128: no colour
+    yuyv[:, :4, 0], yuyv[:, 4:, 0] = 16, 235  # video-range luma: black on the left, white on the right
+    converted = color_to_rgb8(yuyv, "yuyv", 8, 6)
+    assert converted.shape == (6, 8, 3)
+    assert np.all(converted[:, :4] == 0) and np.all(converted[:, 4:] == 255)
     with pytest.raises(CameraError, match="color format 'mjpeg' is not supported; available: rgb8"):
         color_to_rgb8(rgb, "mjpeg", 8, 6)
 
@@ -150,12 +153,13 @@ def test_docs_list_every_parameter_and_topic() -> None:
 
 def status(state: str, detail: str = "", rate: float = 30.0) -> CaptureStatus:
     return CaptureStatus(state, detail, frames=10, drops=0, reconnects=0, stale_skipped=0, rate_hz=rate,
-                         since_last_frame_s=0.01)
+                         since_last_frame_s=0.01, handling_ms=2.0)
 
 
 def test_diagnostic_summary_levels() -> None:
     assert summarize(status("streaming"), 0) == ("ok", "streaming at 30.0 Hz")
-    assert summarize(status("streaming"), 3) == ("warn", "streaming at 30.0 Hz; 3 frame(s) dropped since the last report")
+    assert summarize(status("streaming"), 3) == (
+        "warn", "streaming at 30.0 Hz; 3 frame(s) dropped since the last report")
     assert summarize(status("ended", "recording x ended"), 0) == ("warn", "recording x ended")
     assert summarize(status("reconnecting", "gone"), 0) == ("error", "reconnecting: gone")
     assert summarize(status("failed", "bad profile"), 0) == ("error", "failed: bad profile")

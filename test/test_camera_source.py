@@ -35,11 +35,14 @@ def recording(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 def read_all(source: RecordingSource, limit: int = 1000) -> list[RgbdFrame]:
-    frames = []
-    with pytest.raises(EndOfRecordingError) as info:
-        for _ in range(limit):
+    frames: list[RgbdFrame] = []
+
+    def read_until_the_end() -> None:
+        while len(frames) < limit:
             frames.append(source.read(timeout_s=5.0))
-    assert "ended" in str(info.value) and "loop_recording" in str(info.value)
+
+    with pytest.raises(EndOfRecordingError, match=r"ended after \d+ frames; set loop_recording"):
+        read_until_the_end()
     return frames
 
 

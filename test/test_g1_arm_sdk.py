@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
+import textwrap
 from pathlib import Path
 
 import numpy as np
@@ -73,6 +76,30 @@ def test_factory_builds_the_driver_without_touching_the_network() -> None:
     assert not state.connected and not state.ok
 
 
+def test_everything_but_the_connection_works_without_cyclonedds() -> None:
+    """The [g1] extra is optional: models, config, CRC and the driver factory import without it."""
+    script = textwrap.dedent("""
+        import sys
+        class NoCycloneDDS:
+            def find_spec(self, name, path=None, target=None):
+                if name.split(".")[0] == "cyclonedds":
+                    raise ImportError("cyclonedds is not installed")
+        sys.meta_path.insert(0, NoCycloneDDS())
+        from spatial_trace_ros.robots.driver import driver_factory
+        from spatial_trace_ros.robots.g1.crc import crc32_words
+        from spatial_trace_ros.robots.model import make_robot_model
+        driver = driver_factory("g1_arm_sdk")(make_robot_model("g1_left_arm"))
+        assert crc32_words([0x12345678]) == 0xDF8A8A2B
+        try:
+            driver.connect()
+        except Exception as err:
+            print(type(err).__name__, err)
+    """)
+    out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=60)
+    assert out.returncode == 0, out.stderr
+    assert "ConfigError the G1 driver needs cyclonedds 0.10.2" in out.stdout and "pip install '.[g1]'" in out.stdout
+
+
 def test_driver_refuses_a_non_g1_model() -> None:
     class Other:
         name = "ur5e"
@@ -105,6 +132,15 @@ def test_engaged_tracking_is_velocity_capped_and_holds_the_rest() -> None:
     assert commands[-1][LEFT] == pytest.approx(target)  # arrives after 30 periods
     others = np.setdiff1d(np.arange(len(ARM_SDK_JOINTS)), LEFT)
     assert np.all(np.array(commands)[:, others] == start[others])  # waist and right arm held
+
+
+def test_joint_speed_is_capped_in_real_time() -> None:
+    c, _ = engaged(pose())
+    c.set_target(np.full(7, 0.1))
+    assert c.step(0.02)[0][LEFT] == pytest.approx(np.full(7, 0.01))  # on time: 0.5 rad/s * 20 ms
+    assert c.step(0.03)[0][LEFT] == pytest.approx(np.full(7, 0.025))  # 10 ms late: 15 ms worth
+    assert c.step(0.01)[0][LEFT] == pytest.approx(np.full(7, 0.03))  # the short one after it: 5 ms worth
+    assert c.step(0.5)[0][LEFT] == pytest.approx(np.full(7, 0.05))  # stalled: two periods' worth, no jump
 
 
 def test_release_holds_the_command_and_ramps_down() -> None:

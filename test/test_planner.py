@@ -183,3 +183,16 @@ def test_node_config_builds_from_files_and_names_what_is_wrong(tmp_path: Path) -
     with pytest.raises(ValueError, match="initial_joints_rad needs 6 values"):
         PlannerNodeConfig(initial_joints_rad=[0.0, 1.0])
     np.testing.assert_allclose(PlannerNodeConfig().seed_joints(), HOME)
+
+
+def test_shipped_planner_params_file_is_valid_and_documented() -> None:
+    params = yaml.safe_load((REPO / "config" / "planner.yaml").read_text())["planner_node"]["ros__parameters"]
+    cfg = PlannerNodeConfig.model_validate(params)
+    assert set(params) == set(PlannerNodeConfig.model_fields)  # every parameter listed, none unknown
+    np.testing.assert_allclose(cfg.seed_joints(), HOME)
+    defaults = PlannerNodeConfig()
+    for name in ("spacing_m", "orientation_policy", "max_tcp_speed_mps", "max_trace_age_s", "robot"):
+        assert getattr(cfg, name) == getattr(defaults, name), name
+    docs = (REPO / "docs" / "planner.md").read_text()
+    for name in PlannerNodeConfig.model_fields:
+        assert f"| `{name}` |" in docs, f"docs/planner.md lacks a row for parameter {name}"

@@ -105,6 +105,7 @@ def test_input_size_must_agree_with_a_fixed_onnx_input(models: dict[str, Path], 
     assert "--input-size 32x16 disagrees with the model's fixed input 16x16" in err
 
 
+@pytest.mark.filterwarnings("ignore:`torch.jit.script` is deprecated:DeprecationWarning")
 def test_cuda_requested_without_cuda_is_refused(models: dict[str, Path], tmp_path: Path,
                                                 capsys: pytest.CaptureFixture) -> None:
     if torch.cuda.is_available():

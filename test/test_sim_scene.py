@@ -9,7 +9,6 @@ import pytest
 
 from spatial_trace_ros.errors import ConfigError
 from spatial_trace_ros.geometry import load_calibration, project
-from spatial_trace_ros.sim.camera import sim_intrinsics
 from spatial_trace_ros.sim.scene import (
     PLACEMENT_GAP_M,
     PLACEMENT_X_M,
@@ -17,6 +16,7 @@ from spatial_trace_ros.sim.scene import (
     SceneSpec,
     generate_scene,
     load_scene,
+    sim_intrinsics,
     write_calibration,
 )
 

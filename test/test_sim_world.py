@@ -11,9 +11,10 @@ import pytest
 from spatial_trace_ros.errors import ConfigError
 from spatial_trace_ros.geometry import Transform, load_calibration
 from spatial_trace_ros.robots.model import make_robot_model
+from spatial_trace_ros.sim.config import split_options
 from spatial_trace_ros.sim.scene import write_calibration
 from spatial_trace_ros.sim.ur_arm import HOME_Q_RAD
-from spatial_trace_ros.sim.world import World, WorldConfig, shared_world, split_options
+from spatial_trace_ros.sim.world import World, WorldConfig, shared_world
 
 
 @pytest.fixture(scope="module", params=["ur5e", "ur5"])

@@ -232,9 +232,11 @@ def test_bad_options_are_named() -> None:
     with pytest.raises(ConfigError, match=r"invalid options for trace backend 'robotracer': timeout_s = -1: .*"
                                           r"greater than 0; colour = 'red': Extra inputs"):
         make_trace_model("robotracer", timeout_s=-1, colour="red")
-    with pytest.raises(ConfigError, match="model = '  ': .*name the served model"):
+    with pytest.raises(ConfigError, match=r"'openai': model is required \(model name as the server knows it"):
+        make_trace_model("openai")
+    with pytest.raises(ConfigError, match=r"model = '  ': .*name the served model"):
         make_trace_model("openai", model="  ")
-    with pytest.raises(ConfigError, match="base_url = 'gpu:8000': .*must start with http://"):
+    with pytest.raises(ConfigError, match=r"base_url = 'gpu:8000': .*must start with http://"):
         make_trace_model("http", base_url="gpu:8000")
     with pytest.raises(ConfigError, match="neither a known template"):
         make_trace_model("robotracer", prompt="describe the image")

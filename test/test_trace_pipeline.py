@@ -86,7 +86,8 @@ def test_depth_cross_check_flags_or_drops_disagreeing_points() -> None:
     assert check["max_abs_diff_m"] == pytest.approx(0.5)
     assert trace.valid.all()  # "flag" keeps the points
     np.testing.assert_allclose(trace.points[:, 2], [1.52, 1.0, 1.48])  # and the model's depth
-    dropped = answer_to_trace(answer(text), make_frame(), cfg.model_copy(update={"depth_mismatch_action": "invalidate"}))
+    invalidate = cfg.model_copy(update={"depth_mismatch_action": "invalidate"})
+    dropped = answer_to_trace(answer(text), make_frame(), invalidate)
     assert dropped.valid.tolist() == [True, False, True]
     assert "depth_check" not in answer_to_trace(answer(text), make_frame()).metadata  # off by default
 
@@ -113,7 +114,7 @@ def test_build_trace_with_one_unusable_sample_reports_the_parser_reason() -> Non
 def test_dtw_known_values() -> None:
     line = np.array([[0.0, 0.0], [1.0, 0.0], [2.0, 0.0]])
     assert dtw_distance(line, line) == 0.0
-    assert dtw_distance(line, line + [0.0, 0.3]) == pytest.approx(0.3)
+    assert dtw_distance(line, line + np.array([0.0, 0.3])) == pytest.approx(0.3)
     # Ends only vs. ends and middle: 3 matched pairs costing 0, 1 (the middle to an end), 0.
     assert dtw_distance(line[[0, 2]], line) == pytest.approx(1.0 / 3.0)
     assert dtw_distance(line, line[::-1]) > 0.6  # direction matters
@@ -122,7 +123,7 @@ def test_dtw_known_values() -> None:
 
 
 def _sample(offset_m: float, rng: np.random.Generator | None = None) -> np.ndarray:
-    pts = np.column_stack([np.linspace(-0.2, 0.2, 8), np.zeros(8), np.full(8, 1.0)]) + [0.0, offset_m, 0.0]
+    pts = np.column_stack([np.linspace(-0.2, 0.2, 8), np.full(8, offset_m), np.full(8, 1.0)])
     return pts + (rng.normal(0, 0.003, pts.shape) if rng is not None else 0)
 
 
@@ -188,3 +189,16 @@ def test_stage_config_checks_combinations_and_builds_backend_options() -> None:
     with pytest.raises(ConfigError, match="backend_options_json is not valid JSON"):
         TraceStageConfig(backend_options_json="{nope").backend_options()
     assert cfg.pipeline_config().min_agreement == 0.5
+
+
+def test_every_node_parameter_is_documented_with_its_default() -> None:
+    from pathlib import Path
+
+    doc = (Path(__file__).resolve().parents[1] / "docs" / "trace.md").read_text()
+    doc = doc[doc.index("### Parameters"):]
+    for name, field in TraceStageConfig.model_fields.items():
+        default = field.default
+        shown = '""' if default == "" else str(default).lower() if isinstance(default, bool) else str(default)
+        assert f"| `{name}` | " in doc, f"docs/trace.md lacks parameter {name}"
+        row = next(line for line in doc.splitlines() if line.startswith(f"| `{name}` | "))
+        assert f"| `{shown}` |" in row, f"docs/trace.md shows the wrong default for {name}: {row}"

@@ -10,6 +10,7 @@ recording (state ``ended``) or on a settings error that retrying cannot fix (sta
 from __future__ import annotations
 
 import collections
+import statistics
 import threading
 import time
 from collections.abc import Callable
@@ -32,6 +33,7 @@ class CaptureStatus:
     stale_skipped: int
     rate_hz: float
     since_last_frame_s: float | None
+    handling_ms: float | None  # median time ``on_frame`` took (conversion + publishing) in the rate window
 
 
 class CaptureLoop:
@@ -59,7 +61,7 @@ class CaptureLoop:
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self._lock = threading.Lock()
-        self._deliveries: collections.deque[float] = collections.deque()
+        self._deliveries: collections.deque[tuple[float, float]] = collections.deque()  # (time, handling s)
         self._last_delivery: float | None = None
         self._stale_skipped = 0
         self._state, self._detail = "opening", ""
@@ -87,18 +89,22 @@ class CaptureLoop:
         self._thread.join(timeout_s)
         return not self._thread.is_alive()
 
+    def _forget_old_deliveries(self, now: float) -> None:
+        while self._deliveries and now - self._deliveries[0][0] > self._rate_window_s:
+            self._deliveries.popleft()
+
     def status(self) -> CaptureStatus:
         now = time.monotonic()
         with self._lock:
-            while self._deliveries and now - self._deliveries[0] > self._rate_window_s:
-                self._deliveries.popleft()
+            self._forget_old_deliveries(now)
             n = len(self._deliveries)
-            span = self._deliveries[-1] - self._deliveries[0] if n > 1 else 0.0
+            span = self._deliveries[-1][0] - self._deliveries[0][0] if n > 1 else 0.0
             rate = (n - 1) / span if span > 0 else 0.0
+            handling = 1e3 * statistics.median(d for _, d in self._deliveries) if n else None
             since = None if self._last_delivery is None else now - self._last_delivery
             stats = self.source.stats
             return CaptureStatus(self._state, self._detail, stats.frames, stats.drops, stats.reconnects,
-                                 self._stale_skipped, rate, since)
+                                 self._stale_skipped, rate, since, handling)
 
     # -- the thread -----------------------------------------------------------------------------
     def _set_state(self, state: str, detail: str, notify: bool = True) -> None:
@@ -154,11 +160,13 @@ class CaptureLoop:
                 self._stale_skipped += 1
                 continue
             last_stamp_s = frame.stamp_s
+            began = time.monotonic()
             self._on_frame(frame)
             now = time.monotonic()
             with self._lock:
-                self._deliveries.append(now)
+                self._deliveries.append((now, now - began))
                 self._last_delivery = now
+                self._forget_old_deliveries(now)
 
 
 def summarize(status: CaptureStatus, new_drops: int) -> tuple[str, str]:

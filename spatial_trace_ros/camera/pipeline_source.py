@@ -117,7 +117,9 @@ class PipelineFrameSource(FrameSource):
 
     # -- shared machinery -----------------------------------------------------------------------
     def _start(self, config: Any) -> Any:
-        """Start a pipeline on ``config``; read intrinsics, depth scale and device identity."""
+        """Start a pipeline on ``config`` (closing one already running); read intrinsics, depth scale and
+        device identity."""
+        self.close()
         pipeline = rs.pipeline()
         try:
             self._before_start(pipeline, config)

@@ -71,7 +71,8 @@ def run(args: argparse.Namespace) -> int:
         criteria = SuccessCriteria(start_threshold_m=args.start_threshold_m, end_threshold_m=args.end_threshold_m)
     except ValueError as err:
         raise ConfigError(f"{err}; pass positive --start-threshold-m/--end-threshold-m") from None
-    out = args.out or Path.cwd() / f"eval_{args.dataset.resolve().name}_{args.backend}"
+    dataset_name = args.dataset.name if args.dataset.is_dir() else args.dataset.stem
+    out = args.out or Path.cwd() / f"eval_{dataset_name}_{args.backend}"
     result = evaluate_backend(
         args.dataset, args.backend, backend_options(args), out, args.n_samples, args.concurrency,
         args.model_samples, args.temperature, args.timeout_s, criteria, plots=not args.no_plots,

@@ -31,8 +31,9 @@ def run(args: argparse.Namespace) -> int:
     import cv2
 
     from spatial_trace_ros.sim.camera import SimFrameSource
+    from spatial_trace_ros.sim.config import world_config
     from spatial_trace_ros.sim.scene import write_calibration
-    from spatial_trace_ros.sim.world import World, world_config
+    from spatial_trace_ros.sim.world import World
 
     world = World(
         world_config(

@@ -28,9 +28,13 @@ from typing import Any
 import numpy as np
 
 from spatial_trace_ros.errors import ConfigError, ModelError
-from spatial_trace_ros.eval.dataset import DatasetEntry, load_frame
+from spatial_trace_ros.eval.dataset import DatasetEntry, load_entries, load_frame, resolve_dataset
+from spatial_trace_ros.eval.live_report import LiveReport, write_live_report
+from spatial_trace_ros.eval.success import SuccessCriteria
 from spatial_trace_ros.geometry.camera_model import RgbdFrame
+from spatial_trace_ros.trace.conventions import get_convention
 from spatial_trace_ros.trace.model import ModelAnswer, TraceModel, TraceQuery, make_trace_model
+from spatial_trace_ros.trace.pipeline import build_trace
 
 ANSWERS_FILE = "answers.jsonl"
 RUN_FILE = "run.json"
@@ -77,7 +81,9 @@ class BackendProvider:
             raise ConfigError(f"sample {entry.qid} has no scene_path: the {self.name} backend answers only for "
                               "datasets made by `spatial-trace synth`; use a model backend for other data")
         options = {**self.options, "scene_file": str(self.base_dir / str(scene))}
-        options["perturbation_seed"] = int(self.options.get("perturbation_seed", 0)) + entry.index
+        seed = self.options.get("perturbation_seed", 0)
+        if isinstance(seed, int) and not isinstance(seed, bool):  # anything else: the backend names the problem
+            options["perturbation_seed"] = seed + entry.index
         return self._factory(self.name, **options)
 
     async def release(self, model: TraceModel) -> None:
@@ -111,6 +117,16 @@ def read_answer_rows(path: Path) -> dict[str, dict[str, Any]]:
     return rows
 
 
+def drop_partial_line(path: Path) -> None:
+    """Cut a half-written last line (a run killed mid-write) so new rows start on a line of their own."""
+    if not path.is_file():
+        return
+    data = path.read_bytes()
+    if data and not data.endswith(b"\n"):
+        with path.open("r+b") as fh:
+            fh.truncate(data.rfind(b"\n") + 1)
+
+
 def check_run_identity(out_dir: Path, identity: dict[str, Any]) -> None:
     """Write ``run.json``, or check that the folder's earlier run was the same run."""
     path = out_dir / RUN_FILE
@@ -129,8 +145,6 @@ def _answer_text(answer: ModelAnswer, frame: RgbdFrame) -> tuple[str, str]:
     """(text, convention) of an answer; servers that return pixel points get them written as RoboTracer text."""
     if answer.text.strip() or answer.points_uvd is None:
         return answer.text, answer.convention
-    from spatial_trace_ros.trace.conventions import get_convention
-
     pts = np.asarray(answer.points_uvd, dtype=float).reshape(-1, 3)
     depth = pts[:, 2] if np.all(np.isfinite(pts[:, 2])) else None
     intr = frame.intrinsics
@@ -140,8 +154,6 @@ def _answer_text(answer: ModelAnswer, frame: RgbdFrame) -> tuple[str, str]:
 async def ask_one(model: TraceModel, frame: RgbdFrame, instruction: str, model_samples: int, temperature: float,
                   timeout_s: float) -> dict[str, Any]:
     """Ask one question; the ``eval`` fields of its answer row (errors are recorded, not raised)."""
-    from spatial_trace_ros.trace.pipeline import build_trace
-
     query = TraceQuery(frame, instruction, model_samples, temperature)
     loop = asyncio.get_running_loop()
     started = loop.time()
@@ -186,6 +198,7 @@ async def answer_entries(
     semaphore = asyncio.Semaphore(concurrency)
     written = 0
     answers_file.parent.mkdir(parents=True, exist_ok=True)
+    drop_partial_line(answers_file)
 
     async def one(entry: DatasetEntry, fh: Any, bar: Any) -> None:
         nonlocal written
@@ -249,7 +262,7 @@ class LiveEvalResult:
     n_selected: int
     n_answered_now: int
     n_done_before: int
-    report: Any
+    report: LiveReport
 
 
 def evaluate_backend(
@@ -262,16 +275,13 @@ def evaluate_backend(
     model_samples: int = 1,
     temperature: float = 0.0,
     timeout_s: float = 60.0,
-    criteria: Any = None,
+    criteria: SuccessCriteria | None = None,
     plots: bool = True,
     progress: bool = True,
     factory: Callable[..., TraceModel] = make_trace_model,
 ) -> LiveEvalResult:
     """Run ``backend`` over the first ``n_samples`` samples of ``dataset`` (resuming an earlier run in
     ``out_dir``), then score every answer and write the report (``eval.live_report``)."""
-    from spatial_trace_ros.eval.dataset import load_entries, resolve_dataset
-    from spatial_trace_ros.eval.live_report import write_live_report
-
     if model_samples < 1:
         raise ConfigError(f"model samples must be at least 1, got {model_samples}")
     if model_samples > 1 and temperature <= 0:

@@ -11,13 +11,21 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+from PIL import Image
 
 from spatial_trace_ros.errors import TraceParseError
 from spatial_trace_ros.eval.dataset import DatasetEntry, resolve_image_size, sample_from_record
+from spatial_trace_ros.eval.plots import (
+    OverlayCase,
+    plot_error_histograms,
+    plot_overlay_grid,
+    plot_success_vs_difficulty,
+)
 from spatial_trace_ros.eval.report import format_breakdown, format_summary, format_table, write_scores_csv
 from spatial_trace_ros.eval.scoring import SampleScore, ScoreSummary, score_sample, summarize
 from spatial_trace_ros.eval.success import SuccessCriteria
 from spatial_trace_ros.geometry.camera_model import CameraIntrinsics, project
+from spatial_trace_ros.trace.parser import parse_answer
 
 OVERLAY_CASES = 4
 
@@ -64,12 +72,7 @@ def _json_ready(value: object) -> object:
     return value
 
 
-def _overlay_case(entry: DatasetEntry, row: dict[str, Any], score: SampleScore, base_dir: Path) -> object:
-    from PIL import Image
-
-    from spatial_trace_ros.eval.plots import OverlayCase
-    from spatial_trace_ros.trace.parser import parse_answer
-
+def _overlay_case(entry: DatasetEntry, row: dict[str, Any], score: SampleScore, base_dir: Path) -> OverlayCase:
     sample = entry.sample
     with Image.open(base_dir / sample.image_path) as im:
         image = np.asarray(im.convert("RGB"))
@@ -129,8 +132,6 @@ def write_live_report(
     report.files["report_txt"].write_text(report.text + "\n", encoding="utf-8")
 
     if plots:
-        from spatial_trace_ros.eval.plots import plot_error_histograms, plot_overlay_grid, plot_success_vs_difficulty
-
         report.files["success_vs_difficulty_png"] = plot_success_vs_difficulty(
             scores, out_dir / "success_vs_difficulty.png")
         report.files["error_histograms_png"] = plot_error_histograms(scores, out_dir / "error_histograms.png",

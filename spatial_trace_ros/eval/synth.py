@@ -49,7 +49,7 @@ from spatial_trace_ros.eval.synth_tasks import (
     propose_task,
 )
 from spatial_trace_ros.geometry.camera_model import CameraIntrinsics, project
-from spatial_trace_ros.sim.scene import OPTICAL_FRAME, SceneSpec, generate_scene
+from spatial_trace_ros.sim.scene import OPTICAL_FRAME, SceneSpec, generate_scene, sim_intrinsics
 
 MANIFEST_FILE = "dataset.json"
 SCENES_DIR = "scenes"
@@ -114,11 +114,15 @@ class RenderedScene:
 
 def render_scene(scene: SceneSpec, robot: str) -> RenderedScene:
     """Render ``scene`` offscreen: color, depth and segmentation from the scene's camera."""
-    import mujoco  # after sim.world, which picks the offscreen GL backend before MuJoCo loads
+    from spatial_trace_ros.sim.gl_backend import select_gl_backend
 
-    from spatial_trace_ros.sim.camera import SimCameraOptions, depth_image_mm, sim_intrinsics
+    select_gl_backend()  # MuJoCo reads MUJOCO_GL once, when it is first imported
+    import mujoco
+
+    from spatial_trace_ros.sim.camera import SimCameraOptions, depth_image_mm
+    from spatial_trace_ros.sim.config import WorldConfig
     from spatial_trace_ros.sim.mjcf import body_name
-    from spatial_trace_ros.sim.world import World, WorldConfig
+    from spatial_trace_ros.sim.world import World
 
     cam = scene.camera
     world = World(WorldConfig(robot=robot, width=cam.width, height=cam.height), scene=scene)

@@ -84,6 +84,7 @@ class CameraNode(Node):
             "stale_skipped": str(status.stale_skipped),
             "unpaired_framesets": str(src.unpaired),
             "since_last_frame_s": "" if status.since_last_frame_s is None else f"{status.since_last_frame_s:.3f}",
+            "publish_ms": "" if status.handling_ms is None else f"{status.handling_ms:.2f}",
             "timestamp_source": cfg.timestamp_source,
             "timestamp_domain": src.timestamp_domain,
             "depth_filters": ",".join(src.filter_settings.names()),

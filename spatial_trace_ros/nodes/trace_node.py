@@ -28,7 +28,7 @@ from spatial_trace_ros.ros.params import ParameterBinding
 from spatial_trace_ros.ros.qos import COMMAND, LATCHED, STATE, sensor_qos
 from spatial_trace_ros.ros.runner import run_node
 from spatial_trace_ros.trace.config import TraceStageConfig
-from spatial_trace_ros.trace.frame_sync import FrameSynchronizer, NoFrameError
+from spatial_trace_ros.trace.frame_sync import FrameSynchronizer
 from spatial_trace_ros.trace.model import TraceModel, make_trace_model
 from spatial_trace_ros.trace.overlay import draw_trace_overlay
 from spatial_trace_ros.trace.pipeline import TraceOutcome

@@ -17,7 +17,7 @@ from typing import Literal
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 from scipy.ndimage import uniform_filter1d
-from scipy.spatial.transform import Rotation, Slerp
+from scipy.spatial.transform import Rotation
 
 from spatial_trace_ros.errors import ConfigError
 from spatial_trace_ros.geometry import path as pathlib
@@ -37,6 +37,10 @@ from spatial_trace_ros.planning.safety import (
 from spatial_trace_ros.robots.model import RobotModel
 
 OrientationPolicy = Literal["fixed", "keep_current", "follow_tangent"]
+# Largest tool rotation between consecutive waypoints the planner itself creates [rad]: moves between
+# orientations are densified to it and a followed heading turns no faster, so that the wrist never
+# needs a joint step the safety filter would refuse (max_joint_step_rad defaults to 0.3).
+MAX_ROTATION_STEP_RAD = 0.1
 
 
 class PlannerConfig(BaseModel):
@@ -70,6 +74,13 @@ class PlannerConfig(BaseModel):
     tangent_window_m: float = Field(
         0.05, ge=0.0, le=0.5, description="follow_tangent: average the heading over this path length [m]"
     )
+
+    @field_validator("smoothing_window")
+    @classmethod
+    def _odd_window(cls, v: int) -> int:
+        if v != 0 and (v < 3 or v % 2 == 0):
+            raise ValueError(f"must be 0 (off) or an odd number of points >= 3, got {v}")
+        return v
 
     @field_validator("fixed_tool_rpy_rad")
     @classmethod
@@ -109,6 +120,7 @@ class Planner:
         if safety is None or isinstance(safety, SafetyConfig):
             safety = SafetyFilter(safety or SafetyConfig(), model)
         self.safety = safety
+        self._fixed_rotation = Rotation.from_euler("xyz", self.config.fixed_tool_rpy_rad).as_matrix()
         parent = calibration.transform.parent
         if calibration.mode == "eye_to_hand" and parent and parent != model.base_frame:
             raise ConfigError(
@@ -207,7 +219,7 @@ class Planner:
         return cal.base_T_camera(tool)
 
     def fixed_rotation(self) -> np.ndarray:
-        return Rotation.from_euler("xyz", self.config.fixed_tool_rpy_rad).as_matrix()
+        return self._fixed_rotation.copy()
 
     def orientations(self, points: np.ndarray, current: np.ndarray | None) -> np.ndarray:
         """A tool rotation (M, 3, 3) for each path point under the configured policy."""
@@ -233,13 +245,20 @@ class Planner:
         window = max(1, round(self.config.tangent_window_m / self.config.spacing_m))
         if window > 1:
             yaw = uniform_filter1d(yaw, size=window, mode="nearest")
+        # Turn no faster than MAX_ROTATION_STEP_RAD per waypoint: at a sharp corner the heading lags
+        # and catches up along the next waypoints instead of spinning the wrist in one step.
+        limited = yaw.copy()
+        step = MAX_ROTATION_STEP_RAD
+        for i in range(1, len(limited)):
+            limited[i] = limited[i - 1] + np.clip(yaw[i] - limited[i - 1], -step, step)
+        yaw = limited
         about_z = Rotation.from_rotvec(np.outer(yaw, z)).as_matrix()
         return about_z @ base
 
     def build_path(self, points: np.ndarray, q_start: np.ndarray | None, seed: np.ndarray) -> np.ndarray:
         """Poses (N, 4, 4): [current pose ->] approach -> resampled trace -> retreat."""
         cfg, model = self.config, self.model
-        if cfg.smoothing_window >= 3:
+        if cfg.smoothing_window:
             points = pathlib.smooth(points, window=cfg.smoothing_window)
         trace_pts = pathlib.resample_by_spacing(points, cfg.spacing_m)
         current = model.fk(q_start if q_start is not None else seed)
@@ -262,16 +281,32 @@ class Planner:
         return _poses(np.concatenate(rots), np.concatenate(pts))
 
     def _line(self, start: np.ndarray, end: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """A straight move between two poses at the configured spacing; rotation slerped along it."""
+        """A straight move between two poses at the configured spacing (denser where the tool turns
+        more than MAX_ROTATION_STEP_RAD per step); rotation slerped along it."""
         length = float(np.linalg.norm(end[:3, 3] - start[:3, 3]))
-        count = max(2, int(np.ceil(length / self.config.spacing_m - 1e-9)) + 1)
+        cos = (np.trace(start[:3, :3].T @ end[:3, :3]) - 1.0) / 2.0
+        angle = float(np.arccos(np.clip(cos, -1.0, 1.0)))
+        count = max(2, int(np.ceil(max(length / self.config.spacing_m, angle / MAX_ROTATION_STEP_RAD) - 1e-9)) + 1)
         w = np.linspace(0.0, 1.0, count)
         pts = start[:3, 3] + np.outer(w, end[:3, 3] - start[:3, 3])
-        if np.allclose(start[:3, :3], end[:3, :3], atol=1e-12):
+        if np.abs(start[:3, :3] - end[:3, :3]).max() < 1e-12:
             rots = np.repeat(start[None, :3, :3], count, axis=0)
         else:
-            rots = Slerp([0.0, 1.0], Rotation.from_matrix([start[:3, :3], end[:3, :3]]))(w).as_matrix()
+            rots = _slerp(start[:3, :3], end[:3, :3], w)
         return pts, rots
+
+
+def _slerp(R0: np.ndarray, R1: np.ndarray, w: np.ndarray) -> np.ndarray:
+    """Rotations (len(w), 3, 3) along the shortest arc from R0 (w = 0) to R1 (w = 1) (Rodrigues)."""
+    rotvec = Rotation.from_matrix(R0.T @ R1).as_rotvec()
+    angle = float(np.linalg.norm(rotvec))
+    if angle < 1e-12:
+        return np.repeat(R0[None], len(w), axis=0)
+    kx, ky, kz = rotvec / angle
+    K = np.array([[0.0, -kz, ky], [kz, 0.0, -kx], [-ky, kx, 0.0]])
+    t = np.asarray(w, float)[:, None, None] * angle
+    steps = np.eye(3) + np.sin(t) * K + (1.0 - np.cos(t)) * (K @ K)
+    return R0 @ steps
 
 
 def _pose(R: np.ndarray, p: np.ndarray) -> np.ndarray:

@@ -275,7 +275,8 @@ class SafetyFilter:
         idx = np.flatnonzero(reachable)
         out += self._joint_limit_reasons(q, idx)
         steps = np.abs(np.diff(joints, axis=0))
-        big = np.nan_to_num(steps, nan=0.0) > cfg.motion.max_joint_step_rad
+        with np.errstate(invalid="ignore"):
+            big = steps > cfg.motion.max_joint_step_rad  # NaN (unreachable) rows compare False
         if np.any(big):
             k, j = np.argwhere(big)[0]
             out.append(reason(SafetyCode.JOINT_JUMP,

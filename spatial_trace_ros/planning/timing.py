@@ -22,7 +22,6 @@ alone; the path comes to rest before and after them.
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 
 import numpy as np
@@ -61,44 +60,48 @@ def waypoint_accelerations(positions: np.ndarray, times_s: np.ndarray) -> np.nda
     return np.diff(v_ext, axis=0) / ((dt_ext[:-1] + dt_ext[1:]) / 2.0)[:, None]
 
 
-def _segment_time(v_a: float, v_b: float, cap: float, accel: float, length: float) -> float:
-    """Fastest time over ``length`` from ``v_a`` to ``v_b`` with speed <= cap and |accel| <= accel."""
-    peak = math.sqrt(max((v_a * v_a + v_b * v_b + 2.0 * accel * length) / 2.0, 0.0))
-    v_m = min(cap, peak)
+def _segment_times(v_a: np.ndarray, v_b: np.ndarray, cap: np.ndarray, accel: np.ndarray,
+                   length: np.ndarray) -> np.ndarray:
+    """Fastest time over each segment from speed ``v_a`` to ``v_b`` with speed <= cap and |accel| <= accel
+    (accelerate, cruise if there is room, brake)."""
+    peak = np.sqrt(np.maximum((v_a * v_a + v_b * v_b + 2.0 * accel * length) / 2.0, 0.0))
+    v_m = np.minimum(cap, peak)
     d_acc = (v_m * v_m - v_a * v_a) / (2.0 * accel)
     d_dec = (v_m * v_m - v_b * v_b) / (2.0 * accel)
-    cruise = max(length - d_acc - d_dec, 0.0)
+    cruise = np.maximum(length - d_acc - d_dec, 0.0)
     return (v_m - v_a) / accel + (v_m - v_b) / accel + cruise / v_m
 
 
-def _time_piece(lengths: list[float], caps: list[float], dirs: np.ndarray, accel: float) -> list[float]:
+def _reachable_speeds_sq(limit_sq: np.ndarray, gain: np.ndarray) -> np.ndarray:
+    """Forward pass ``u[k+1] = min(limit_sq[k+1], u[k] + gain[k])`` from ``u[0] = limit_sq[0]``, in closed
+    form: ``u[k] = C[k] + min over j <= k of (limit_sq[j] - C[j])`` with ``C`` the running sum of gains."""
+    run = np.concatenate([[0.0], np.cumsum(gain)])
+    return run + np.minimum.accumulate(limit_sq - run)
+
+
+def _time_piece(lengths: np.ndarray, caps: np.ndarray, dirs: np.ndarray, accel: float) -> np.ndarray:
     """Durations of a run of translating segments that starts and ends at rest."""
     m = len(lengths)
-    caps = list(caps)
-    a_tan = [accel] * (m + 1)  # tangential budget at each node
+    caps = caps.copy()
+    a_tan = np.full(m + 1, accel)  # tangential budget at each node
     if m > 1:
-        turns = np.linalg.norm(dirs[1:] - dirs[:-1], axis=1).tolist()
-        for i in range(1, m):
-            turn = turns[i - 1]
-            if turn < 1e-12:
-                continue
-            span = lengths[i - 1] + lengths[i]
-            fastest = max(caps[i - 1], caps[i])
-            need = 2.0 * turn * fastest * fastest / span
-            if need <= accel / 2.0:
-                a_tan[i] = accel - need
-            else:
-                a_tan[i] = accel / 2.0
-                corner = math.sqrt(accel / 2.0 * span / (2.0 * turn))
-                caps[i - 1] = min(caps[i - 1], corner)
-                caps[i] = min(caps[i], corner)
-    seg_accel = [min(a_tan[k], a_tan[k + 1]) for k in range(m)]
-    v = [0.0] + [min(caps[i - 1], caps[i]) for i in range(1, m)] + [0.0]
-    for k in range(m):
-        v[k + 1] = min(v[k + 1], math.sqrt(v[k] * v[k] + 2.0 * seg_accel[k] * lengths[k]))
-    for k in range(m - 1, -1, -1):
-        v[k] = min(v[k], math.sqrt(v[k + 1] * v[k + 1] + 2.0 * seg_accel[k] * lengths[k]))
-    return [_segment_time(v[k], v[k + 1], caps[k], seg_accel[k], lengths[k]) for k in range(m)]
+        turn = np.linalg.norm(dirs[1:] - dirs[:-1], axis=1)  # at interior nodes 1..m-1
+        span = lengths[:-1] + lengths[1:]
+        fastest = np.maximum(caps[:-1], caps[1:])
+        need = 2.0 * turn * fastest * fastest / span
+        sharp = need > accel / 2.0
+        a_tan[1:-1] = np.where(sharp, accel / 2.0, accel - need)
+        with np.errstate(divide="ignore"):
+            corner = np.where(sharp, np.sqrt(accel / 2.0 * span / (2.0 * np.maximum(turn, 1e-300))), np.inf)
+        caps[:-1] = np.minimum(caps[:-1], corner)
+        caps[1:] = np.minimum(caps[1:], corner)
+    seg_accel = np.minimum(a_tan[:-1], a_tan[1:])
+    limit = np.concatenate([[0.0], np.minimum(caps[:-1], caps[1:]), [0.0]])
+    gain = 2.0 * seg_accel * lengths
+    forward = _reachable_speeds_sq(limit**2, gain)
+    backward = _reachable_speeds_sq(limit[::-1] ** 2, gain[::-1])[::-1]
+    v = np.sqrt(np.minimum(forward, backward))
+    return _segment_times(v[:-1], v[1:], caps, seg_accel, lengths)
 
 
 def time_parameterize(
@@ -135,6 +138,6 @@ def time_parameterize(
         end = k
         while end < n - 1 and moving[end]:
             end += 1
-        dt[k:end] = _time_piece(lengths[k:end].tolist(), caps[k:end].tolist(), dirs[k:end], limits.max_accel_mps2)
+        dt[k:end] = _time_piece(lengths[k:end], caps[k:end], dirs[k:end], limits.max_accel_mps2)
         k = end
     return np.concatenate([[0.0], np.cumsum(dt)])

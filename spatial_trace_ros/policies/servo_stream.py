@@ -4,8 +4,8 @@ On arms that take Cartesian servo targets (UR servoL) it streams TCP poses (line
 slerp in rotation); on drivers that only servo joints (the G1 arm, the simulation, or a UR driver
 restricted to servoJ) it streams the plan's joint positions instead, interpolated the same way.
 ``lookahead_s`` and ``gain`` go to the robot's servo (UR: lookahead 0.03-0.2 s, gain 100-2000;
-defaults 0.1 s and 300). After the last waypoint the final target is held until the TCP is within
-``goal_tolerance_m`` of the end or ``settle_s`` has passed.
+defaults 0.1 s and 300). After the last waypoint the final target is held until the arm has settled
+within ``goal_tolerance_m`` of the end, or ``settle_s`` has passed.
 """
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ from typing import Any
 
 from spatial_trace_ros.planning.plan import Plan
 from spatial_trace_ros.policies.base import ControlPolicy, PolicyStep, Setpoint
-from spatial_trace_ros.policies.tracking import PathTracker, PlanSampler
+from spatial_trace_ros.policies.tracking import PathTracker, PlanSampler, settled
 from spatial_trace_ros.robots.driver import RobotState
 from spatial_trace_ros.robots.model import RobotModel
 
@@ -53,6 +53,6 @@ class ServoStreamPolicy(ControlPolicy):
         else:
             setpoint = Setpoint(kind="servo_joints", q=plan.joints_at(t_s), lookahead_s=self.lookahead_s,
                                 gain=self.gain)
-        at_end = tracker.distance_to_end(state.tcp[:3, 3]) <= self.goal_tolerance_m
+        at_end = tracker.distance_to_end(state.tcp[:3, 3]) <= self.goal_tolerance_m and settled(state)
         done = t_s >= plan.duration_s and (at_end or t_s >= plan.duration_s + self.settle_s)
         return PolicyStep(setpoint, done=done, progress=min(1.0, t_s / plan.duration_s))

@@ -4,7 +4,9 @@ Each period the commanded twist is the plan's own velocity at that time (feed-fo
 proportional correction of the pose error (position and rotation vector, base frame) with gain
 ``track_gain_per_s``, capped at ``max_tcp_speed_mps`` and ``max_tool_angular_speed_radps``. The robot
 ramps to each twist at ``max_tcp_accel_mps2``. Unlike servoing, a late or missing command does not
-make the arm jump; unlike one moveL, the loop corrects drift as it goes.
+make the arm jump; unlike one moveL, the loop corrects drift as it goes. After the plan's last
+waypoint it keeps correcting until the arm has settled within ``goal_tolerance_m`` of the end, or
+``settle_s`` has passed.
 """
 
 from __future__ import annotations
@@ -16,7 +18,7 @@ from scipy.spatial.transform import Rotation
 
 from spatial_trace_ros.planning.plan import Plan
 from spatial_trace_ros.policies.base import ControlPolicy, PolicyStep, Setpoint
-from spatial_trace_ros.policies.tracking import PathTracker, PlanSampler
+from spatial_trace_ros.policies.tracking import PathTracker, PlanSampler, settled
 from spatial_trace_ros.robots.driver import RobotState
 from spatial_trace_ros.robots.model import RobotModel
 
@@ -73,7 +75,7 @@ class SpeedTrackPolicy(ControlPolicy):
         twist[:3] += self.gain_per_s * (target[:3, 3] - state.tcp[:3, 3])
         twist[3:] += self.gain_per_s * _rotation_error(target, state.tcp)
         twist = np.concatenate([_cap(twist[:3], self.max_speed_mps), _cap(twist[3:], self.max_angular_radps)])
-        at_end = tracker.distance_to_end(state.tcp[:3, 3]) <= self.goal_tolerance_m
+        at_end = tracker.distance_to_end(state.tcp[:3, 3]) <= self.goal_tolerance_m and settled(state)
         done = t_s >= plan.duration_s and (at_end or t_s >= plan.duration_s + self.settle_s)
         setpoint = Setpoint(kind="speed_tcp", twist=twist, accel_mps2=self.accel_mps2)
         return PolicyStep(setpoint, done=done, progress=min(1.0, t_s / plan.duration_s))

@@ -13,6 +13,15 @@ import numpy as np
 from scipy.spatial.transform import Rotation
 
 from spatial_trace_ros.planning.plan import Plan
+from spatial_trace_ros.robots.driver import RobotState
+
+# Joint speed below which the arm counts as settled at the end of a plan.
+SETTLED_RADPS = 0.02
+
+
+def settled(state: RobotState) -> bool:
+    """The arm has (nearly) stopped; drivers that report no joint speeds count as settled."""
+    return state.qd is None or float(np.max(np.abs(state.qd))) < SETTLED_RADPS
 
 
 class PathTracker:

@@ -168,6 +168,7 @@ def worker_main(config: WorkerConfig, cmd_rx: Any, stop_rx: Any, events: Any) ->
     finally:
         with contextlib.suppress(Exception):
             worker.driver.disconnect()
+        events.cancel_join_thread()  # never hang on exit because nobody reads the last state events
 
 
 # -- the node's handle -----------------------------------------------------------------------------------
@@ -242,15 +243,18 @@ class RealtimeWorker:
                 self._stop_tx.send((reason, at_s))
         return at_s
 
-    def events(self) -> list[Any]:
-        """Everything the worker reported since the last call (StateEvent, or (kind, payload) tuples);
-        a dead or silent worker is reported as ("failed", {"reason": ...}) once."""
+    def _drain(self) -> list[Any]:
         out: list[Any] = []
         while True:
             try:
                 out.append(self._events.get_nowait())
             except (queue.Empty, OSError, ValueError):
-                break
+                return out
+
+    def events(self) -> list[Any]:
+        """Everything the worker reported since the last call (StateEvent, or (kind, payload) tuples);
+        a dead or silent worker is reported as ("failed", {"reason": ...}) once."""
+        out = self._drain()
         now = time.monotonic()
         if out:
             self._last_event_s = now
@@ -277,7 +281,10 @@ class RealtimeWorker:
         self.stop("the controller is shutting down")
         with contextlib.suppress(OSError, BrokenPipeError):
             self._cmd_tx.send("shutdown")
-        self._process.join(timeout_s)
+        deadline = time.monotonic() + timeout_s
+        while self._process.is_alive() and time.monotonic() < deadline:
+            self._drain()  # a full event pipe would keep the worker from exiting
+            self._process.join(0.05)
         self.kill()
         for end in (self._cmd_tx, self._stop_tx):
             with contextlib.suppress(OSError):

@@ -21,9 +21,10 @@ from pydantic import BaseModel, ConfigDict, Field
 from spatial_trace_ros.camera.source import FrameSource, SourceStats
 from spatial_trace_ros.errors import CameraError
 from spatial_trace_ros.geometry.camera_model import CameraIntrinsics, RgbdFrame
+from spatial_trace_ros.sim.config import split_options
 from spatial_trace_ros.sim.gl_backend import gl_failure_hint
-from spatial_trace_ros.sim.scene import OPTICAL_FRAME, CameraSpec
-from spatial_trace_ros.sim.world import World, shared_world, split_options
+from spatial_trace_ros.sim.scene import OPTICAL_FRAME, sim_intrinsics
+from spatial_trace_ros.sim.world import World, shared_world
 
 DEPTH_SCALE_M = 0.001
 
@@ -36,13 +37,6 @@ class SimCameraOptions(BaseModel):
     stamp_clock: Literal["wall", "sim"] = Field("wall", description="stamp frames with wall time or sim time")
     min_depth_m: float = Field(0.1, ge=0.0, description="nearer than this reads as no depth [m]")
     max_depth_m: float = Field(6.0, gt=0.0, description="farther than this reads as no depth [m]")
-
-
-def sim_intrinsics(camera: CameraSpec) -> CameraIntrinsics:
-    """Pinhole intrinsics of MuJoCo's camera: square pixels from ``fovy``, principal point at the
-    image centre (pixel centres at integer coordinates, as OpenCV)."""
-    fy = (camera.height / 2) / math.tan(math.radians(camera.fovy_deg) / 2)
-    return CameraIntrinsics(camera.width, camera.height, fy, fy, (camera.width - 1) / 2, (camera.height - 1) / 2)
 
 
 def depth_image_mm(depth_m: np.ndarray, min_depth_m: float, max_depth_m: float) -> np.ndarray:

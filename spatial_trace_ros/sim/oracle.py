@@ -22,9 +22,9 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from spatial_trace_ros.errors import ModelError
 from spatial_trace_ros.geometry.camera_model import CameraIntrinsics, project
-from spatial_trace_ros.sim.camera import sim_intrinsics
+from spatial_trace_ros.sim.config import split_options
+from spatial_trace_ros.sim.scene import sim_intrinsics
 from spatial_trace_ros.sim.tasks import TaskTrace, plan_task
-from spatial_trace_ros.sim.world import split_options
 from spatial_trace_ros.trace.conventions import get_convention
 from spatial_trace_ros.trace.model import ModelAnswer, TraceModel, TraceQuery
 

@@ -29,8 +29,9 @@ from scipy.spatial.transform import Rotation, Slerp
 from spatial_trace_ros.errors import ConfigError, RobotError
 from spatial_trace_ros.robots.driver import DriverStats, MovePathCommand, RobotDriver, RobotState
 from spatial_trace_ros.robots.model import RobotModel
+from spatial_trace_ros.sim.config import split_options
 from spatial_trace_ros.sim.ur_arm import ARMS, arm_spec
-from spatial_trace_ros.sim.world import World, shared_world, split_options
+from spatial_trace_ros.sim.world import World, shared_world
 
 FaultKind = Literal["protective_stop", "emergency_stop", "disconnect"]
 JACOBIAN_DAMPING = 0.01

@@ -17,6 +17,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from spatial_trace_ros.errors import ConfigError, format_choices
+from spatial_trace_ros.geometry.camera_model import CameraIntrinsics
 from spatial_trace_ros.geometry.transforms import Transform
 
 ObjectKind = Literal["cube", "cylinder", "bowl", "tray"]
@@ -128,9 +129,6 @@ class CameraSpec(BaseModel):
             self.translation_m, self.quaternion_xyzw, self.parent_frame, OPTICAL_FRAME
         )
 
-    @property
-    def fy_px(self) -> float:
-        return (self.height / 2) / math.tan(math.radians(self.fovy_deg) / 2)
 
 
 class LightSpec(BaseModel):
@@ -310,6 +308,13 @@ def generate_scene(
         )
     camera = default_camera(camera_mount, width, height, rng, camera_jitter_m, camera_jitter_rad)
     return SceneSpec(seed=seed, objects=tuple(placed), camera=camera, lights=lights)
+
+
+def sim_intrinsics(camera: CameraSpec) -> CameraIntrinsics:
+    """Pinhole intrinsics of MuJoCo's camera: square pixels from ``fovy``, principal point at the
+    image centre (pixel centres at integer coordinates, as OpenCV)."""
+    fy = (camera.height / 2) / math.tan(math.radians(camera.fovy_deg) / 2)
+    return CameraIntrinsics(camera.width, camera.height, fy, fy, (camera.width - 1) / 2, (camera.height - 1) / 2)
 
 
 def calibration_dict(scene: SceneSpec) -> dict:

@@ -36,7 +36,7 @@ def draw_trace_overlay(
         color = PATH_RGB if ok[k] else INVALID_RGB
         cv2.circle(out, (int(u), int(v)), 3 * scale, color, -1, cv2.LINE_AA)
         if k in flagged:
-            cv2.circle(out, (int(u), int(v)), 7 * scale, FLAGGED_RGB, scale, cv2.LINE_AA)
+            cv2.circle(out, (int(u), int(v)), 7 * scale, FLAGGED_RGB, 2 * scale, cv2.LINE_AA)
     if len(pts):
         cv2.circle(out, tuple(int(c) for c in pts[0]), 6 * scale, START_RGB, -1, cv2.LINE_AA)
         cv2.circle(out, tuple(int(c) for c in pts[-1]), 6 * scale, END_RGB, -1, cv2.LINE_AA)

@@ -21,13 +21,15 @@ from __future__ import annotations
 import math
 import re
 from dataclasses import dataclass, field
+from typing import NamedTuple
 
 import numpy as np
 
 from spatial_trace_ros.errors import ConfigError, TraceParseError
 from spatial_trace_ros.trace.conventions import MAX_MODEL_DEPTH_M, Convention, get_convention
 
-MAX_ANSWER_CHARS = 200_000
+# Real answers, reasoning included, run to a few thousand characters (4096 tokens is ~16k).
+MAX_ANSWER_CHARS = 50_000
 _MAX_NESTING = 16
 _SNIPPET_CHARS = 160
 
@@ -79,8 +81,7 @@ class ParsedAnswer:
 # -- tokens and values ---------------------------------------------------------------------------
 
 
-@dataclass(frozen=True)
-class _Token:
+class _Token(NamedTuple):
     kind: str
     text: str
     start: int

@@ -2,11 +2,12 @@
 
 The robot blends our joint command with its own controller's by the weight in ``motor_cmd[29].q``.
 Taking over: the command is frozen at the pose measured at that moment while the weight ramps 0 -> 1,
-so nothing moves. Engaged: the commanded arm joints move towards the target by at most
-``max_velocity_radps * dt`` per period; the waist and the other arm stay where they were taken over.
+so nothing moves. Engaged: the commanded arm joints move towards the target at no more than
+``max_velocity_radps`` of real time (a late period moves further, at most two periods' worth, so a
+stalled thread neither builds up lag nor jumps); the waist and the other arm stay where they were.
 Releasing (stop, e-stop, fault): the command holds where it is while the weight ramps 1 -> 0. Every
 period the weight changes by at most ``dt / weight_ramp_s`` and each joint command by at most
-``max_velocity_radps * dt``: there is no jump. The final weight 0 goes out ``ZERO_WEIGHT_REPEATS``
+``2 * max_velocity_radps * dt``: there is no jump. The final weight 0 goes out ``ZERO_WEIGHT_REPEATS``
 times, so one lost datagram cannot leave the robot at a small weight of ours. Plain Python; the
 driver owns the I/O and the lock.
 """
@@ -43,9 +44,9 @@ class ArmSdkCommander:
         self.lower_rad = np.array([config.joint_limits_rad[n][0] for n in ARM_SDK_JOINTS])
         self.upper_rad = np.array([config.joint_limits_rad[n][1] for n in ARM_SDK_JOINTS])
         self.tolerance_rad = config.limit_tolerance_rad
-        dt = 1.0 / config.rate_hz
-        self.weight_step = dt / config.weight_ramp_s
-        self.max_step_rad = config.max_velocity_radps * dt
+        self.period_s = 1.0 / config.rate_hz
+        self.weight_step = self.period_s / config.weight_ramp_s
+        self.max_velocity_radps = config.max_velocity_radps
         self.phase = Phase.RELEASED
         self.weight = 0.0
         self.q_cmd: np.ndarray | None = None  # all arm_sdk joints, ARM_SDK_JOINTS order
@@ -117,8 +118,12 @@ class ArmSdkCommander:
         if reason and not self.release_reason:
             self.release_reason = reason
 
-    def step(self) -> tuple[np.ndarray, float] | None:
-        """This period's (joint command in ARM_SDK_JOINTS order, weight), or None when nothing is to be sent."""
+    def step(self, elapsed_s: float | None = None) -> tuple[np.ndarray, float] | None:
+        """This period's (joint command in ARM_SDK_JOINTS order, weight), or None when nothing is to be sent.
+
+        ``elapsed_s`` is the time since the previous step (default: one period); it sets how far the
+        joints may move (at most two periods' worth).
+        """
         if self.phase is Phase.RELEASED or self.q_cmd is None:
             return None
         if self.phase is Phase.ENGAGING:
@@ -126,8 +131,10 @@ class ArmSdkCommander:
             if self.weight >= 1.0:
                 self.phase = Phase.ENGAGED
         elif self.phase is Phase.ENGAGED and self.target is not None:
+            dt = self.period_s if elapsed_s is None else min(max(elapsed_s, 0.0), 2.0 * self.period_s)
+            max_step = self.max_velocity_radps * dt
             delta = self.target - self.q_cmd[self.arm_index]
-            self.q_cmd[self.arm_index] += np.clip(delta, -self.max_step_rad, self.max_step_rad)
+            self.q_cmd[self.arm_index] += np.clip(delta, -max_step, max_step)
         elif self.phase is Phase.RELEASING:
             self.weight = max(0.0, self.weight - self.weight_step)
             if self.weight <= 0.0:

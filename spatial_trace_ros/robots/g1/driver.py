@@ -1,11 +1,12 @@
 """``G1ArmDriver``: one G1 arm over DDS, ``LowCmd_`` on ``rt/arm_sdk``, feedback from ``rt/lowstate``.
 
-Three threads meet here. Cyclone's listener thread hands each ``rt/lowstate`` sample to a mailbox
-(under a lock); the driver's own command thread sends one ``rt/arm_sdk`` command per period (from
-``ArmSdkCommander``) and watches for faults; the caller (execution loop, ROS node) only sets targets
-and reads snapshots, both under the same lock. So a stalled caller never stalls the robot's command
-stream: the arm holds its pose, and a silent robot or a joint outside its limits is noticed even
-when nobody is asking.
+Three threads meet here. The driver's DDS reader thread takes the newest ``rt/lowstate`` sample
+(Cyclone keeps only the newest, so the robot's 500 Hz costs Python nothing between polls; it polls
+at twice the command rate, at least every 10 ms) and hands it to a mailbox under a lock; the
+driver's command thread sends one ``rt/arm_sdk`` command per period (from ``ArmSdkCommander``) and
+watches for faults; the caller (execution loop, ROS node) only sets targets and reads snapshots,
+under the same locks. So a stalled caller never stalls the robot's command stream: the arm holds
+its pose, and a silent robot or a joint outside its limits is noticed even when nobody is asking.
 
 Faults (``rt/lowstate`` silent longer than ``lowstate_timeout_s``, a measured joint outside its
 limits) and ``stop`` (end of a run, operator stop, e-stop) do the same thing: hold the current
@@ -59,33 +60,25 @@ class LowStateSample:
 
 
 class LowStateMailbox:
-    """Newest ``rt/lowstate`` sample, written on Cyclone's listener thread, read by anyone."""
+    """Newest ``rt/lowstate`` sample, written by the DDS reader thread, read by anyone."""
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
         self._latest: LowStateSample | None = None
         self.received = 0
 
-    def on_data_available(self, reader: Any) -> None:
-        try:
-            samples = [s for s in reader.take(8) if hasattr(s, "motor_state")]
-        except Exception:  # a DDS hiccup must not kill Cyclone's listener thread
-            log.exception("reading rt/lowstate failed")
-            return
-        if not samples:
-            return
-        s = samples[-1]
+    def put(self, msg: Any) -> None:
         sample = LowStateSample(
-            q=np.array([m.q for m in s.motor_state]),
-            dq=np.array([m.dq for m in s.motor_state]),
-            tick=int(s.tick),
-            mode_machine=int(s.mode_machine),
+            q=np.array([m.q for m in msg.motor_state]),
+            dq=np.array([m.dq for m in msg.motor_state]),
+            tick=int(msg.tick),
+            mode_machine=int(msg.mode_machine),
             received_mono_s=time.monotonic(),
             received_wall_s=time.time(),
         )
         with self._lock:
             self._latest = sample
-            self.received += len(samples)
+            self.received += 1
 
     def latest(self) -> LowStateSample | None:
         with self._lock:
@@ -127,6 +120,7 @@ class G1ArmDriver(RobotDriver):
         self._reader: Any = None
         self._message: Any = None
         self._thread: threading.Thread | None = None
+        self._reader_thread: threading.Thread | None = None
         self._halt = threading.Event()
 
     # -- connection --------------------------------------------------------------------------------
@@ -168,7 +162,6 @@ class G1ArmDriver(RobotDriver):
 
     def _open_dds(self) -> None:
         try:
-            from cyclonedds.core import Listener
             from cyclonedds.pub import DataWriter
             from cyclonedds.sub import DataReader
             from cyclonedds.topic import Topic
@@ -184,9 +177,7 @@ class G1ArmDriver(RobotDriver):
             command_topic = Topic(participant, idl.ARM_SDK_TOPIC, idl.LowCmd_)
             state_topic = Topic(participant, idl.LOWSTATE_TOPIC, idl.LowState_)
             self._writer = DataWriter(participant, command_topic)
-            self._reader = DataReader(
-                participant, state_topic, listener=Listener(on_data_available=self._mailbox.on_data_available)
-            )
+            self._reader = DataReader(participant, state_topic)
         except ConfigError:
             raise
         except Exception as err:  # Cyclone raises its own DDSException
@@ -196,6 +187,23 @@ class G1ArmDriver(RobotDriver):
             ) from None
         self._participant = participant
         self._message = idl.LowCmd_()
+        self._halt.clear()
+        self._reader_thread = threading.Thread(
+            target=self._read_loop, args=(self._reader, idl.LowState_), name="g1_lowstate", daemon=True
+        )
+        self._reader_thread.start()
+
+    def _read_loop(self, reader: Any, state_type: type) -> None:
+        poll_s = min(self.period_s / 2.0, 0.01)
+        while not self._halt.is_set():
+            try:
+                samples = [s for s in reader.take(N=4) if isinstance(s, state_type)]
+            except Exception:  # a DDS hiccup must not end the reading; silence is caught as a fault
+                log.exception("reading rt/lowstate failed")
+                samples = []
+            if samples:
+                self._mailbox.put(samples[-1])
+            self._halt.wait(poll_s)
 
     def _wait_for_lowstate(self) -> LowStateSample:
         deadline = time.monotonic() + self.config.connect_timeout_s
@@ -215,9 +223,10 @@ class G1ArmDriver(RobotDriver):
         self.stop()
         self.wait_released(self.config.weight_ramp_s + 1.0)
         self._halt.set()
-        if self._thread is not None:
-            self._thread.join(timeout=2.0)
-            self._thread = None
+        for thread in (self._thread, self._reader_thread):
+            if thread is not None:
+                thread.join(timeout=2.0)
+        self._thread = self._reader_thread = None
         # Dropping the last references deletes the DDS entities (Cyclone keeps them weakly).
         self._reader = self._writer = self._participant = self._message = None
 
@@ -277,10 +286,12 @@ class G1ArmDriver(RobotDriver):
 
     # -- command thread ----------------------------------------------------------------------------
     def _command_loop(self) -> None:
-        next_s = time.perf_counter()
+        next_s = last_s = time.perf_counter()
         while not self._halt.is_set():
+            now_s = time.perf_counter()
+            elapsed_s, last_s = now_s - last_s, now_s
             try:
-                self._tick()
+                self._tick(elapsed_s)
             except Exception as err:  # report, then keep holding and releasing
                 log.exception("G1 command period failed")
                 with self._lock:
@@ -301,11 +312,11 @@ class G1ArmDriver(RobotDriver):
             log.error("%s", self._fault)
         self._commander.release(self._fault)
 
-    def _tick(self) -> None:
+    def _tick(self, elapsed_s: float) -> None:
         sample = self._mailbox.latest()
         with self._lock:
             commander = self._commander
-            if commander.phase in (Phase.ENGAGING, Phase.ENGAGED):
+            if commander.active:  # also while releasing: a silent robot is a fault to report either way
                 age_s = np.inf if sample is None else time.monotonic() - sample.received_mono_s
                 if age_s > self.config.lowstate_timeout_s:
                     self._set_fault(
@@ -316,7 +327,7 @@ class G1ArmDriver(RobotDriver):
                     violation = commander.limit_violation(sample.q[self._sdk_slots])
                     if violation:
                         self._set_fault(violation)
-            command = commander.step()
+            command = commander.step(elapsed_s)
         if command is not None:
             self._publish(*command)
 

@@ -22,11 +22,11 @@ from typing import Any, Literal
 
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
-from scipy.spatial.transform import Rotation
 
 from spatial_trace_ros.errors import ConfigError, RobotError
 from spatial_trace_ros.robots.driver import MovePathCommand, RobotDriver, RobotState
 from spatial_trace_ros.robots.model import RobotModel
+from spatial_trace_ros.robots.ur.pose_vector import pose_matrix, ur_pose
 
 ALL_KINDS = ("servo_pose", "servo_joints", "speed_tcp", "move_path")
 RECEIVE_VARIABLES = [
@@ -42,19 +42,6 @@ BIT_VIOLATION = 1 << 8
 BIT_FAULT = 1 << 9
 # servoL/servoJ take speed and acceleration arguments that the controller ignores; ur_rtde checks ranges.
 SERVO_UNUSED_SPEED, SERVO_UNUSED_ACCEL = 0.5, 0.5
-
-
-def ur_pose(pose: np.ndarray) -> list[float]:
-    """``base_T_tool`` (4x4) -> UR pose [x, y, z, rx, ry, rz] (metres, rotation vector in radians)."""
-    return [*pose[:3, 3].tolist(), *Rotation.from_matrix(pose[:3, :3]).as_rotvec().tolist()]
-
-
-def pose_matrix(ur: list[float]) -> np.ndarray:
-    """UR pose [x, y, z, rx, ry, rz] -> ``base_T_tool`` (4x4)."""
-    out = np.eye(4)
-    out[:3, 3] = ur[:3]
-    out[:3, :3] = Rotation.from_rotvec(ur[3:6]).as_matrix()
-    return out
 
 
 class RtdeDriverOptions(BaseModel):

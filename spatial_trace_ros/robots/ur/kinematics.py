@@ -260,13 +260,14 @@ class UrKinematics(RobotModel):
         reachable = np.all(np.isfinite(first), axis=1)
         if not np.any(reachable):
             return np.full((n, 6), np.nan)
-        cost = np.sum((JOINT_DISTANCE_WEIGHTS * (np.nan_to_num(first) - q_near)) ** 2, axis=1)
+        with np.errstate(invalid="ignore"):
+            cost = np.sum((JOINT_DISTANCE_WEIGHTS * (first - q_near)) ** 2, axis=1)
         cost = np.where(reachable, cost, np.inf)
         branch = int(np.argmin(cost))
         path = sols[:, branch, :]
         valid = np.all(np.isfinite(path), axis=1)
         # Unwrap every joint against the previous valid waypoint, starting from the chosen first one.
-        steps = _wrap(np.diff(np.nan_to_num(path), axis=0))
+        steps = _wrap(np.diff(np.where(valid[:, None], path, 0.0), axis=0))
         steps[~(valid[1:] & valid[:-1])] = 0.0
         out = first[branch] + np.vstack([np.zeros((1, 6)), np.cumsum(steps, axis=0)])
         # A whole-path shift by one turn may bring a joint inside its limits (start near +-2 pi).

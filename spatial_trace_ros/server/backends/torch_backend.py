@@ -9,6 +9,7 @@ With ``--precision auto`` on CUDA the model runs in fp16 when its fp16 outputs m
 from __future__ import annotations
 
 import logging
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -64,7 +65,9 @@ class TorchBackend(TensorBackend):
                 module = program.module().to(self.device)  # exported in inference mode already; no .eval()
                 n_inputs = len(program.graph_signature.user_inputs)
             else:
-                module = torch.jit.load(str(self._path), map_location=self.device).eval()
+                with warnings.catch_warnings():  # TorchScript is deprecated upstream but still widely shipped
+                    warnings.simplefilter("ignore", DeprecationWarning)
+                    module = torch.jit.load(str(self._path), map_location=self.device).eval()
                 n_inputs = len(module.forward.schema.arguments) - 1
         except Exception as err:  # torch raises many unrelated types for a bad file
             raise ModelError(f"cannot load torch model {self._path}: {str(err).strip().splitlines()[0]}") from None

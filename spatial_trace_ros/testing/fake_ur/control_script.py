@@ -27,7 +27,7 @@ from enum import IntEnum
 
 import numpy as np
 
-from spatial_trace_ros.geometry.transforms import Transform
+from spatial_trace_ros.robots.ur.pose_vector import pose_matrix
 from spatial_trace_ros.testing.fake_ur.arm import (
     CartesianPathMotion,
     InverseKinematicsError,
@@ -284,7 +284,7 @@ class ControlScript:
             self._pending = lambda: self.arm.motion is not motion
 
     def _ik(self, pose6: np.ndarray, what: str) -> np.ndarray:
-        q = self.arm.model.ik(Transform.from_ur_pose(pose6).matrix, self.arm.q)
+        q = self.arm.model.ik(pose_matrix(pose6), self.arm.q)
         if q is None:
             where = np.round(pose6, 4).tolist()
             raise InverseKinematicsError(f"{what}: get_inverse_kin found no solution for {where}")
@@ -298,7 +298,7 @@ class ControlScript:
             self._start_move(JointMotion(arm.q, goal, args[6], args[7]), bool(self._int(regs, 1)))
         elif cmd in (Command.MOVEL, Command.MOVEL_FK):
             args = self._doubles(regs, 0, 8)
-            goal = Transform.from_ur_pose(args[:6]).matrix if cmd == Command.MOVEL else arm.model.fk(args[:6])
+            goal = pose_matrix(args[:6]) if cmd == Command.MOVEL else arm.model.fk(args[:6])
             self._start_move(CartesianPathMotion(arm.tcp, [goal], args[6], args[7]), bool(self._int(regs, 1)))
         elif cmd == Command.MOVE_PATH:
             self._move_path(bool(self._int(regs, 1)))
@@ -335,7 +335,7 @@ class ControlScript:
         if any(e.kind != "movel" for e in self.path):
             self.terminate("the fake UR controller emulates movel paths only (movej entries found)")
             return
-        targets = [Transform.from_ur_pose(e.target).matrix for e in self.path]
+        targets = [pose_matrix(e.target) for e in self.path]
         first = self.path[0]
         self._start_move(CartesianPathMotion(self.arm.tcp, targets, first.speed, first.accel), asynchronous)
 

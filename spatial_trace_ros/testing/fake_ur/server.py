@@ -28,8 +28,8 @@ from urllib.parse import parse_qs, urlparse
 
 import numpy as np
 
-from spatial_trace_ros.geometry.transforms import Transform
 from spatial_trace_ros.robots.model import make_robot_model
+from spatial_trace_ros.robots.ur.pose_vector import ur_pose
 from spatial_trace_ros.testing.fake_ur import dashboard
 from spatial_trace_ros.testing.fake_ur.arm import InverseKinematicsError, SimulatedArm
 from spatial_trace_ros.testing.fake_ur.control_script import (
@@ -143,6 +143,7 @@ class FakeUrController:
         self._selector = selectors.DefaultSelector()
         self._listeners: dict[str, socket.socket] = {}
         self._clients: dict[socket.socket, _RtdeClient | _TextClient] = {}
+        self._input_owners: dict[str, socket.socket] = {}
         self._requests: queue.Queue = queue.Queue()
         self._stop = threading.Event()
         self._open_listeners()
@@ -256,6 +257,7 @@ class FakeUrController:
 
     def _close(self, sock: socket.socket) -> None:
         self._clients.pop(sock, None)
+        self._input_owners = {name: owner for name, owner in self._input_owners.items() if owner is not sock}
         with contextlib.suppress(KeyError, ValueError):
             self._selector.unregister(sock)
         sock.close()
@@ -333,11 +335,14 @@ class FakeUrController:
             self._send(sock, frame(MessageType.SETUP_OUTPUTS, bytes([1 if ok else 0]) + ",".join(types).encode()))
         elif msg_type == MessageType.SETUP_INPUTS:
             names = parse_input_setup(payload)
-            types = [input_type(n) or "NOT_FOUND" for n in names]
+            # An input written by another connection is IN_USE, as on a real controller.
+            types = ["IN_USE" if self._input_owners.get(n, sock) is not sock else (input_type(n) or "NOT_FOUND")
+                     for n in names]
             recipe_id = 0
-            if "NOT_FOUND" not in types and len(client.inputs) < 255:
+            if not {"NOT_FOUND", "IN_USE"} & set(types) and len(client.inputs) < 255:
                 recipe_id = len(client.inputs) + 1
                 client.inputs[recipe_id] = Recipe(recipe_id, names, types)
+                self._input_owners.update(dict.fromkeys(names, sock))
             self._send(sock, frame(MessageType.SETUP_INPUTS, bytes([recipe_id]) + ",".join(types).encode()))
         elif msg_type == MessageType.START:
             client.started = client.output is not None
@@ -366,7 +371,7 @@ class FakeUrController:
     def _output_values(self) -> dict[str, Any]:
         arm, script = self.arm, self.script
         q, qd = arm.q.tolist(), arm.qd.tolist()
-        tcp = Transform(arm.tcp).to_ur_pose().tolist()
+        tcp = ur_pose(arm.tcp)
         tcp_speed = arm.tcp_speed.tolist()
         program = self.program_state_name
         status_bits = (1 if self.robot_mode == ROBOT_MODE_RUNNING else 0) | (2 if script.running else 0)
@@ -547,7 +552,7 @@ class FakeUrController:
             "rate_hz": self.identity.rate_hz,
             "q": arm.q.tolist(),
             "qd": arm.qd.tolist(),
-            "tcp_pose": Transform(arm.tcp).to_ur_pose().tolist(),
+            "tcp_pose": ur_pose(arm.tcp),
             "moving": arm.moving,
             "motion": type(arm.motion).__name__ if arm.motion is not None else None,
             "program": self.program_state_name,

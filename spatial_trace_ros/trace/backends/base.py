@@ -79,12 +79,15 @@ class HttpBackendOptions(BaseModel):
         return v.rstrip("/")
 
 
-def _format_option_errors(err: ValidationError, backend: str) -> str:
+def _format_option_errors(err: ValidationError, backend: str, options: type[BaseModel]) -> str:
     parts = []
     for e in err.errors():
         name = ".".join(str(p) for p in e["loc"]) or "(options)"
-        shown = f" = {e['input']!r}" if e["type"] != "missing" else ""
-        parts.append(f"{name}{shown}: {e['msg']}")
+        if e["type"] == "missing":
+            field = options.model_fields.get(name)
+            parts.append(f"{name} is required ({field.description if field else 'no description'})")
+        else:
+            parts.append(f"{name} = {e['input']!r}: {e['msg']}")
     return f"invalid options for trace backend {backend!r}: " + "; ".join(parts)
 
 
@@ -126,7 +129,7 @@ class HttpTraceModel(TraceModel):
         try:
             self.options = self.Options(**options)
         except ValidationError as err:
-            raise ConfigError(_format_option_errors(err, self.name)) from None
+            raise ConfigError(_format_option_errors(err, self.name, self.Options)) from None
         self.convention = get_convention(self.options.convention or self.default_convention).name
         self.prompt_template = resolve_prompt(self.options.prompt or self._default_prompt())
         self._token = self._read_token()

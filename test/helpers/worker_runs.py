@@ -1,0 +1,52 @@
+"""Run plans through the controller's real-time worker (real ur_rtde inside it) against a fake UR."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from typing import Any
+
+from spatial_trace_ros.planning.plan import Plan
+from spatial_trace_ros.robots.execution import ExecutionResult
+from spatial_trace_ros.robots.worker import RealtimeWorker, StateEvent, WorkerConfig
+from spatial_trace_ros.testing.fake_ur.client import FakeUrClient
+
+# A loaded CI machine can stall a process for tens of milliseconds; 5 Hz keeps the watchdog meaningful
+# without tripping on that.
+TEST_DRIVER_OPTIONS = {"watchdog_min_hz": 5.0}
+POLICY_OPTIONS = {"lookahead_s": 0.1, "gain": 300.0, "blend_m": 0.005, "goal_tolerance_m": 0.01}
+
+
+def start_worker(fake: FakeUrClient, robot: str, driver_options: dict[str, Any] | None = None,
+                 safety_file: str = "") -> RealtimeWorker:
+    options = {"robot_ip": fake.host, **TEST_DRIVER_OPTIONS, **(driver_options or {})}
+    worker = RealtimeWorker(WorkerConfig(robot=robot, driver="ur_rtde", driver_options=options,
+                                         safety_file=safety_file))
+    worker.start()
+    try:
+        worker.wait_ready(40.0)
+    except Exception:
+        worker.close(timeout_s=2.0)
+        raise
+    return worker
+
+
+def run_plan(worker: RealtimeWorker, plan: Plan, policy: str, *, dry_run: bool = False,
+             during: Callable[[RealtimeWorker, StateEvent], bool] | None = None,
+             timeout_s: float = 40.0) -> ExecutionResult:
+    """Execute ``plan`` and wait for the result. ``during(worker, event)`` sees every state event of the
+    run and returns True once it has done what it wanted (it is not called again)."""
+    worker.execute(plan, policy, POLICY_OPTIONS, dry_run)
+    deadline = time.monotonic() + timeout_s
+    pending = during
+    while time.monotonic() < deadline:
+        for event in worker.events():
+            if isinstance(event, StateEvent):
+                if pending is not None and event.executing and pending(worker, event):
+                    pending = None
+            elif event[0] == "result":
+                return event[1]
+            elif event[0] == "failed":
+                raise AssertionError(f"worker failed: {event[1]['reason']}")
+        time.sleep(0.01)
+    raise TimeoutError(f"no result for {policy} within {timeout_s} s")

@@ -1,0 +1,167 @@
+"""controller_node end to end: a fake UR, the node in its own process (real rclpy, real ur_rtde in its
+real-time worker), driven like an operator would: plan topic, ~/execute, e-stop, ``ros2 param set``."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+import yaml
+from diagnostic_msgs.msg import DiagnosticArray
+from rcl_interfaces.msg import Parameter, ParameterType, ParameterValue
+from rcl_interfaces.srv import SetParameters
+from sensor_msgs.msg import JointState
+from std_msgs.msg import Bool, String
+from std_srvs.srv import Trigger
+from trajectory_msgs.msg import JointTrajectory
+
+from helpers.plans import offset_plan
+from spatial_trace_ros.robots.model import make_robot_model
+from spatial_trace_ros.ros.plan_msgs import plan_to_joint_trajectory
+from spatial_trace_ros.ros.qos import COMMAND, LATCHED, STATE
+from spatial_trace_ros.testing.fake_ur.client import FakeUrClient, start_fake_ur
+
+pytestmark = pytest.mark.integration
+MODEL = make_robot_model("ur5")
+NODE = "/controller_node"
+
+
+class Operator:
+    """The harness acting as operator: topics, services and parameters of the running node."""
+
+    def __init__(self, harness) -> None:
+        self.h = harness
+        self.statuses = harness.collect(String, "/spatial_trace/controller_status", LATCHED)
+        self.joint_states = harness.collect(JointState, "/joint_states", STATE)
+        self.diagnostics = harness.collect(DiagnosticArray, "/diagnostics", STATE)
+        self.plan_pub = harness.publisher(JointTrajectory, "/spatial_trace/plan", LATCHED)
+        self.estop_pub = harness.publisher(Bool, "/spatial_trace/estop", COMMAND)
+
+    def status(self) -> dict:
+        return json.loads(self.statuses[-1].data) if self.statuses else {}
+
+    def wait_status(self, predicate, what: str, timeout_s: float = 30.0) -> dict:
+        self.h.wait(lambda: self.statuses and predicate(self.status()), timeout_s, f"{what}; last {self.status()}")
+        return self.status()
+
+    def wait_connected(self) -> None:
+        self.wait_status(lambda s: s["reason"].startswith("connected"), "the node to connect", 60.0)
+
+    def send_plan(self, plan) -> None:
+        self.plan_pub.publish(plan_to_joint_trajectory(plan))
+
+    def call(self, service: str) -> Trigger.Response:
+        return self.h.call(Trigger, f"{NODE}/{service}", Trigger.Request())
+
+    def estop(self, engaged: bool) -> None:
+        self.h.wait_for_subscribers(self.estop_pub)
+        self.estop_pub.publish(Bool(data=engaged))
+
+    def set_param(self, name: str, value: str):
+        param = Parameter(name=name, value=ParameterValue(type=ParameterType.PARAMETER_STRING, string_value=value))
+        request = SetParameters.Request(parameters=[param])
+        return self.h.call(SetParameters, f"{NODE}/set_parameters", request).results[0]
+
+
+def start_node(procs, ros_env, tmp_path: Path, fake: FakeUrClient, **params) -> None:
+    values = {"robot": "ur5", "robot_ip": fake.host, "driver_options_json": json.dumps({"watchdog_min_hz": 5.0}),
+              **params}
+    params_file = tmp_path / "controller.yaml"
+    params_file.write_text(yaml.safe_dump({"controller_node": {"ros__parameters": values}}))
+    procs.start_python("controller_node", "spatial_trace_ros.nodes.controller_node",
+                       ["--ros-args", "--params-file", str(params_file)], env=ros_env)
+
+
+def _plan(fake: FakeUrClient, duration_s: float = 3.0):
+    return offset_plan(MODEL, np.array(fake.state()["q"]), [(0.08, 0.0, 0.0)], duration_s)
+
+
+def test_execute_swap_refusals_and_estop_mid_path(procs, ros_env, harness, tmp_path: Path) -> None:
+    fake = start_fake_ur(procs, "ur5")
+    op = Operator(harness)
+    start_node(procs, ros_env, tmp_path, fake)
+    op.wait_connected()
+
+    unknown = op.set_param("control_policy", "teleport")
+    assert not unknown.successful
+    assert "unknown control_policy 'teleport'; available: movel_path, servo_stream, speed_track" in unknown.reason
+
+    plan = _plan(fake)
+    op.send_plan(plan)
+    op.wait_status(lambda s: s["state"] == "waiting_for_execute", "the plan to be held")
+    assert fake.commands()["motion_packages"] == 0  # nothing moves before ~/execute
+    started = op.call("execute")
+    assert started.success, started.message
+    op.wait_status(lambda s: s["state"] == "executing" and s["progress"] > 0.25, "a quarter of the plan")
+
+    swap = op.set_param("control_policy", "movel_path")
+    assert not swap.successful and "while plan" in swap.reason and "servo_stream" in swap.reason
+
+    op.estop(True)
+    final = op.wait_status(lambda s: s["state"] == "stopped", "the e-stop to stop the run")
+    assert "e-stop" in final["reason"]
+    state = fake.wait_until(lambda s: not s["moving"], 5.0, "the arm to stop")
+    assert np.linalg.norm(np.array(state["tcp_pose"][:3]) - plan.positions[-1]) > 0.02
+    assert "SERVO_STOP" in fake.commands()["counts"]
+
+    refused = op.call("execute")
+    assert not refused.success and "e-stop is engaged" in refused.message
+    op.estop(False)
+    op.wait_status(lambda s: "released" in s["reason"], "the e-stop release")
+    swap = op.set_param("control_policy", "movel_path")
+    assert swap.successful, swap.reason
+    op.wait_status(lambda s: s["policy"] == "movel_path", "the new policy in the status")
+
+    assert op.joint_states and list(op.joint_states[-1].name) == list(MODEL.joint_names)
+    np.testing.assert_allclose(op.joint_states[-1].position, fake.state()["q"], atol=1e-3)
+    names = {s.name for msg in op.diagnostics for s in msg.status}
+    assert "spatial_trace/controller" in names
+
+
+def test_protective_stop_mid_path_aborts_and_is_reported(procs, ros_env, harness, tmp_path: Path) -> None:
+    fake = start_fake_ur(procs, "ur5")
+    op = Operator(harness)
+    start_node(procs, ros_env, tmp_path, fake, control_policy="movel_path")
+    op.wait_connected()
+    fake.inject("protective_stop", after_motion_s=0.5)
+    op.send_plan(_plan(fake))
+    op.wait_status(lambda s: s["state"] == "waiting_for_execute", "the plan to be held")
+    assert op.call("execute").success
+    final = op.wait_status(lambda s: s["state"] == "aborted", "the run to abort")
+    assert "protective stop" in final["reason"]
+    assert fake.state()["safety"] == "PROTECTIVE_STOP"
+
+    def controller_error(msg: DiagnosticArray) -> bool:
+        return any(s.name == "spatial_trace/controller" and s.level == s.ERROR for s in msg.status)
+
+    harness.wait(lambda: any(controller_error(m) for m in op.diagnostics), 5.0, "an ERROR diagnostic")
+
+
+def test_dropped_connection_is_detected_and_reported(procs, ros_env, harness, tmp_path: Path) -> None:
+    fake = start_fake_ur(procs, "ur5")
+    op = Operator(harness)
+    start_node(procs, ros_env, tmp_path, fake, control_policy="speed_track")
+    op.wait_connected()
+    fake.inject("drop_connection", after_motion_s=0.5)
+    op.send_plan(_plan(fake))
+    op.wait_status(lambda s: s["state"] == "waiting_for_execute", "the plan to be held")
+    assert op.call("execute").success
+    final = op.wait_status(lambda s: s["state"] == "aborted", "the run to abort")
+    assert "lost connection" in final["reason"]
+    op.wait_status(lambda s: "reconnect" in s["reason"] or "not connected" in s["reason"], "reconnect attempts")
+    fake.wait_until(lambda s: s["watchdog_tripped"] and not s["moving"], 5.0, "the watchdog to stop the arm")
+
+
+def test_dry_run_with_auto_execute_never_sends_motion(procs, ros_env, harness, tmp_path: Path) -> None:
+    fake = start_fake_ur(procs, "ur5")
+    op = Operator(harness)
+    start_node(procs, ros_env, tmp_path, fake, dry_run=True, auto_execute=True)
+    op.wait_connected()
+    q_before = fake.state()["q"]
+    op.send_plan(_plan(fake, duration_s=1.0))
+    final = op.wait_status(lambda s: s["state"] == "succeeded", "the dry run to finish")
+    assert final["reason"].startswith("dry run, nothing sent to the robot")
+    assert fake.commands()["motion_packages"] == 0
+    np.testing.assert_allclose(fake.state()["q"], q_before, atol=1e-12)
