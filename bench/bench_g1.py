@@ -91,7 +91,7 @@ def bench_publish(domain_id: int, fake: FakeG1Process, seconds: float) -> dict:
 
 def bench_driver(domain_id: int, fake: FakeG1Process, seconds: float) -> dict:
     driver = driver_factory("g1_arm_sdk")(MODEL, network_interface="lo", dds_domain_id=domain_id, rate_hz=500.0,
-                                          weight_ramp_s=0.5, lowstate_timeout_s=0.5)
+                                          weight_ramp_s=0.5, lowstate_timeout_s=2.0)
     before = fake.status()["commands"]
     driver.connect()
     periods0, missed0 = driver.stats.periods, driver.stats.missed_periods
@@ -123,7 +123,7 @@ def arc_plan(q_now: np.ndarray) -> object:
 
 def bench_tracking(domain_id: int, rate_hz: float) -> dict:
     driver = driver_factory("g1_arm_sdk")(MODEL, network_interface="lo", dds_domain_id=domain_id, rate_hz=rate_hz,
-                                          weight_ramp_s=0.5, lowstate_timeout_s=0.5)
+                                          weight_ramp_s=0.5, lowstate_timeout_s=2.0)
     driver.connect()
     try:
         plan = arc_plan(driver.read_state().q)

@@ -23,6 +23,7 @@ COMMANDS: dict[str, str] = {
     "eval": "spatial_trace_ros.commands.eval",
     "export-finetune": "spatial_trace_ros.commands.export_finetune",
     "parse": "spatial_trace_ros.commands.parse",
+    "demo": "spatial_trace_ros.commands.demo",
 }
 
 

@@ -21,7 +21,6 @@ from spatial_trace_ros.eval.synth_tasks import (
     SceneVolumes,
     TaskContext,
     TaskRejectedError,
-    detour_path,
     propose_task,
     trace_collides,
 )
@@ -94,15 +93,6 @@ def test_go_around_detours_around_the_object_in_the_way() -> None:
         side = next(k for k, phrase in phrases.items() if f" {phrase} the {ref.name}," in task.instruction)
         offset = np.append(end - ref.centre[:2], 0.0)
         assert max(dirs, key=lambda k: float(dirs[k] @ offset)) == side
-
-
-def test_detour_needs_the_obstacle_between_start_and_goal() -> None:
-    path = detour_path(np.array([0.0, 0.0]), np.array([1.0, 0.0]), np.array([0.5, 0.0]), 0.1, 1.0)
-    assert np.all(path[1:-1, 1] >= -1e-12) and np.isclose(path[:, 1].max(), 0.1)  # left of the direction of travel
-    right = detour_path(np.array([0.0, 0.0]), np.array([1.0, 0.0]), np.array([0.5, 0.0]), 0.1, -1.0)
-    assert np.isclose(right[:, 1].min(), -0.1)
-    with pytest.raises(TaskRejectedError, match="not between"):
-        detour_path(np.array([0.0, 0.0]), np.array([1.0, 0.0]), np.array([0.05, 0.0]), 0.1, 1.0)
 
 
 def _cube(name: str, x: float, y: float, size: float = 0.05) -> ObjectSpec:

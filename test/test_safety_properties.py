@@ -118,26 +118,23 @@ def independent_violations(plan: Plan, s: Scenario) -> list[str]:
         out.append("joint step")
     if np.linalg.norm(np.diff(pos, axis=0), axis=1).max() > cfg.motion.max_step_m + TOL:
         out.append("cartesian step")
-    for qi in q:
-        sv = np.linalg.svd(model.jacobian(qi), compute_uv=False)
-        if sv[0] / sv[-1] >= cfg.singularity.stop_condition:
-            out.append("singularity")
+    sv = np.linalg.svd(np.array([model.jacobian(qi) for qi in q]), compute_uv=False)
+    if np.any(sv[:, 0] / sv[:, -1] >= cfg.singularity.stop_condition):
+        out.append("singularity")
+    origins = np.array([[f[:3, 3] for f in model.link_frames(qi)] for qi in q])  # (N, 7, 3)
+    radii = model.capsule_radii_m
+    # Links except the base column stay above the table (lowest end point minus radius).
+    lowest = np.minimum(origins[:, 1:-1, 2], origins[:, 2:, 2]) - radii[1:]
+    if np.any(lowest < cfg.table.z_m - TOL):
+        out.append("link below table")
+    u = np.linspace(0.0, 1.0, 25)[None, :, None]
+    for i, j in model.self_collision_pairs():  # capsule axes sampled densely: the gap can only shrink
+        a = origins[:, i, None] + u * (origins[:, i + 1] - origins[:, i])[:, None]
+        b = origins[:, j, None] + u * (origins[:, j + 1] - origins[:, j])[:, None]
+        gap = np.linalg.norm(a[:, :, None] - b[:, None], axis=3).min(axis=(1, 2)) - radii[i] - radii[j]
+        if np.any(gap < cfg.self_collision.margin_m - 1e-6):
+            out.append("self collision")
             break
-        frames = model.link_frames(qi)
-        origins = np.array([f[:3, 3] for f in frames])
-        radii = model.capsule_radii_m
-        # Links except the base column stay above the table (lowest end point minus radius).
-        if np.min(np.minimum(origins[1:-1, 2], origins[2:, 2]) - radii[1:]) < cfg.table.z_m - TOL:
-            out.append("link below table")
-            break
-        u = np.linspace(0.0, 1.0, 25)[:, None]
-        for i, j in model.self_collision_pairs():
-            a = origins[i] + u * (origins[i + 1] - origins[i])
-            b = origins[j] + u * (origins[j + 1] - origins[j])
-            gap = np.min(np.linalg.norm(a[:, None] - b[None], axis=2)) - radii[i] - radii[j]
-            if gap < cfg.self_collision.margin_m - 1e-6:
-                out.append("self collision")
-                break
     dt = np.diff(t)
     v = np.diff(pos, axis=0) / dt[:, None]
     if np.linalg.norm(v, axis=1).max() > cfg.motion.max_tcp_speed_mps * (1 + TOL):

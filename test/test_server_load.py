@@ -18,7 +18,7 @@ pytestmark = pytest.mark.integration
 SIDE_PX = 16
 CONCURRENCY = 32
 N_REQUESTS = 2000
-WARM_UP_REQUESTS = 300
+WARM_UP_REQUESTS = 200
 MAX_RSS_GROWTH_BYTES = 16 * 1024 * 1024  # well below one leaked image per request (2000 x 48 kB decoded)
 
 

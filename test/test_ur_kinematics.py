@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 from scipy.spatial.transform import Rotation
 
@@ -82,6 +82,9 @@ joint_vectors = st.lists(st.floats(-np.pi + 1e-3, np.pi - 1e-3), min_size=6, max
 
 @settings(max_examples=400, deadline=None, derandomize=True, suppress_health_check=[HealthCheck.too_slow])
 @given(q=joint_vectors, name=st.sampled_from(["ur5", "ur5e"]))
+@example(q=np.array([0.0, 1.0, 0.0, 0.0, 0.0, 0.0]), name="ur5")  # wrist and elbow singular together
+@example(q=np.array([0.0, 1.0, 0.0, -1.953125, 1e-09, 0.0]), name="ur5")  # stretched, wrist almost singular
+@example(q=np.array([-0.00086, 0.0, 0.0, -1.77, 0.0, 0.0]), name="ur5e")
 def test_ik_of_fk_round_trips(q: np.ndarray, name: str) -> None:
     model = MODELS[name]
     T = model.fk(q)

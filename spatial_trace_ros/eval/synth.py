@@ -81,7 +81,7 @@ class SynthConfig(BaseModel):
     camera_jitter_m: float = Field(0.05, ge=0.0, le=0.2, description="camera position noise, uniform per axis [m]")
     camera_jitter_rad: float = Field(0.06, ge=0.0, le=0.3, description="camera rotation noise, uniform per axis [rad]")
     vary_lighting: bool = Field(True, description="random light directions and strengths per scene")
-    n_points: int = Field(10, ge=2, le=100, description="points per ground-truth trace (go_around: 12)")
+    n_points: int = Field(10, ge=2, le=100, description="points per ground-truth trace")
     clearance_m: float = Field(0.08, ge=0.0, le=0.5, description="transport height above the tallest object [m]")
 
     @model_validator(mode="after")

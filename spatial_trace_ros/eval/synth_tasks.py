@@ -12,11 +12,12 @@ and computes the object-centric ground-truth trace with a small program over the
 | ``place_relative`` | 3 | "move the red cube to the left of the green cylinder" (left/right/in front of/behind) |
 | ``go_around`` | 4 | "slide the red cube to the right of the blue bowl, passing behind the green cube" |
 
-All but ``go_around`` are the templates the simulation's oracle understands, and their traces come
-from the same program (``sim.tasks.plan_task``), so a dataset and the oracle can never disagree about
-what an instruction means. ``go_around`` is planned here: the object slides on the table (it is
-not lifted), detours around the third object on the named side, and ends where "to the <side> of B"
-puts it. Left/right/front/behind are as the camera sees them (``sim.tasks.camera_directions``).
+Every category is a template the simulation's oracle understands, and every trace comes from the
+same program (``sim.tasks.plan_task``), so a dataset and the oracle can never disagree about what an
+instruction means. What is chosen here is the task itself: which objects, which relation, and for
+``go_around`` a third object that blocks the straight slide and the side to pass it on (the
+collision-free side, the shorter one when both are free). Left/right/front/behind are as the camera
+sees them (``sim.tasks.camera_directions``).
 
 A candidate is kept only when its trace passes the scene checks here: on the table, and not
 colliding (the moved object, carried along the trace, never penetrates another object); the image
@@ -34,9 +35,17 @@ import numpy as np
 
 from spatial_trace_ros.errors import ConfigError, ModelError, format_choices
 from spatial_trace_ros.eval.success import VoxelScene, collision_fraction
-from spatial_trace_ros.geometry.path import path_length, resample_by_count, smooth
+from spatial_trace_ros.geometry.path import path_length
 from spatial_trace_ros.sim.scene import ObjectSpec, SceneSpec
-from spatial_trace_ros.sim.tasks import camera_directions, plan_task
+from spatial_trace_ros.sim.tasks import (
+    RELATION_PHRASES,
+    beside_goal_xy,
+    camera_directions,
+    go_around_instruction,
+    go_around_radius_m,
+    passing_direction,
+    plan_task,
+)
 
 # Collision check: the moved object's core (its volume shrunk by CONTACT_MARGIN_M on every side) must
 # never enter a voxel the other objects occupy. Occupied voxels reach at most one voxel beyond an
@@ -46,15 +55,10 @@ COLLISION_VOXEL_M = 0.01
 CONTACT_MARGIN_M = 0.012
 SAMPLE_SPACING_M = 0.004
 TABLE_TOLERANCE_M = 0.002
-GO_AROUND_CLEARANCE_M = 0.025
-GO_AROUND_POINTS = 12
 GO_AROUND_TRIES = 6
 BOX_SLACK_M = 0.02
 
-RELATIONS: dict[str, str] = {"left": "to the left of", "right": "to the right of", "front": "in front of",
-                             "behind": "behind"}
-PASSING: dict[str, str] = {"left": "passing to the left of", "right": "passing to the right of",
-                           "front": "passing in front of", "behind": "passing behind"}
+RELATIONS: dict[str, str] = RELATION_PHRASES
 
 
 @dataclass(frozen=True)
@@ -305,33 +309,13 @@ def _place_relative(ctx: TaskContext, rng: np.random.Generator) -> SynthTask:
                      _box_at_goal(obj, goal), reference=ref)
 
 
-def detour_path(start_xy: np.ndarray, goal_xy: np.ndarray, centre_xy: np.ndarray, radius_m: float,
-                side: float) -> np.ndarray:
-    """A 2D path from ``start_xy`` to ``goal_xy`` that leaves the straight line to pass around the
-    circle (``centre_xy``, ``radius_m``) on one side (``side`` +1: to the left of the direction of
-    travel, -1: to the right). Raises ``TaskRejectedError`` when the circle is not between the two ends."""
-    travel = goal_xy - start_xy
-    length = float(np.linalg.norm(travel))
-    if length < 1e-6:
-        raise TaskRejectedError("no_candidate", "go_around: start and goal coincide")
-    d = travel / length
-    n = np.array([-d[1], d[0]]) * side
-    along = float((centre_xy - start_xy) @ d)
-    if along - radius_m <= 0.0 or along + radius_m >= length:
-        raise TaskRejectedError("no_candidate", "go_around: the object to go around is not between start and goal")
-    # Half circle around the centre on the chosen side, entered and left along the direction of travel.
-    theta = np.linspace(0.0, math.pi, 13)
-    arc = centre_xy + radius_m * (-np.cos(theta)[:, None] * d + np.sin(theta)[:, None] * n)
-    return np.vstack([start_xy, arc, goal_xy])
-
-
 def _blockers(start_xy: np.ndarray, goal_xy: np.ndarray, obj: ObjectSpec, others: Sequence[ObjectSpec]) -> list:
     """Objects whose footprint crosses the straight path from start to goal, well between the two."""
     travel = goal_xy - start_xy
     length = float(np.linalg.norm(travel))
     out = []
     for other in others:
-        radius = other.footprint_radius_m + obj.footprint_radius_m + GO_AROUND_CLEARANCE_M
+        radius = go_around_radius_m(obj, other)
         along = float((other.centre[:2] - start_xy) @ travel / length) if length > 1e-6 else 0.0
         gap = float(np.linalg.norm(start_xy + along * travel / max(length, 1e-6) - other.centre[:2]))
         if along - radius > 0 and along + radius < length and gap < other.footprint_radius_m + obj.footprint_radius_m:
@@ -349,8 +333,7 @@ def _go_around(ctx: TaskContext, rng: np.random.Generator) -> SynthTask:
             if ref.name == obj.name:
                 continue
             for key in RELATIONS:
-                offset = ref.footprint_radius_m + obj.footprint_radius_m + 0.03
-                goal_xy = ref.centre[:2] + dirs[key][:2] * offset
+                goal_xy = beside_goal_xy(obj, ref, dirs[key])
                 others = [o for o in scene.objects if o.name not in (obj.name, ref.name)]
                 for via in _blockers(obj.centre[:2], goal_xy, obj, others):
                     options.append((obj, ref, key, goal_xy, via))
@@ -359,30 +342,28 @@ def _go_around(ctx: TaskContext, rng: np.random.Generator) -> SynthTask:
     blocked = ""
     for index in rng.permutation(len(options))[:GO_AROUND_TRIES]:
         obj, ref, key, goal_xy, via = options[int(index)]
-        start = obj.top_centre
-        radius = via.footprint_radius_m + obj.footprint_radius_m + GO_AROUND_CLEARANCE_M
+        # Both sides, each in the words that name it; the simulation's program turns the words into the trace.
         candidates = []
         for side in (1.0, -1.0):
-            flat = detour_path(start[:2], goal_xy, via.centre[:2], radius, side)
-            dense = smooth(resample_by_count(flat, 61), window=7, polyorder=2)
-            points = np.column_stack([resample_by_count(dense, GO_AROUND_POINTS),
-                                      np.full(GO_AROUND_POINTS, start[2])])
+            passing = passing_direction(obj.top_centre[:2], goal_xy, side, ctx.base_T_camera)
+            instruction = go_around_instruction(obj.name, key, ref.name, passing, via.name)
+            try:
+                points, goal = _planned("go_around", instruction, scene, ctx.base_T_camera, ctx.n_points,
+                                        ctx.clearance_m)
+            except TaskRejectedError as err:
+                blocked = str(err)
+                continue
             problem = trace_collides(ctx.volumes, obj, points)
             if problem is None:
-                candidates.append((path_length(points), side, points))
+                candidates.append((path_length(points), instruction, points, goal))
             else:
                 blocked = problem[1]
         if candidates:
             break
     else:
         raise TaskRejectedError("collision", f"go_around: every detour tried is blocked (last: {blocked})")
-    _, side, points = min(candidates, key=lambda c: c[0])
-    travel = np.append((goal_xy - start[:2]) / np.linalg.norm(goal_xy - start[:2]), 0.0)
-    detour = side * np.array([-travel[1], travel[0], 0.0])
-    passing = max(dirs, key=lambda k: float(dirs[k] @ detour))
+    _, instruction, points, goal = min(candidates, key=lambda c: c[0])
     relation = RELATIONS[key]
-    instruction = f"slide the {obj.name} {relation} the {ref.name}, {PASSING[passing]} the {via.name}"
-    goal = np.array([*goal_xy, start[2]])
     return SynthTask("go_around", 4, instruction, obj, f"{relation} the {ref.name}", points, _box_at_goal(obj, goal),
                      reference=ref, via=via)
 
@@ -395,7 +376,7 @@ CATEGORIES: dict[str, tuple[int, Callable[[TaskContext, np.random.Generator], Sy
     "place_relative": (3, _place_relative),
     "go_around": (4, _go_around),
 }
-ORACLE_CATEGORIES = ("pick_up", "shift", "move_to", "stack", "place_relative")
+ORACLE_CATEGORIES = tuple(CATEGORIES)  # the oracle understands every category
 
 
 def check_categories(names: Sequence[str]) -> list[str]:

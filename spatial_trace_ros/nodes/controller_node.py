@@ -91,8 +91,14 @@ class ControllerNode(Node):
         self.get_logger().info(f"parameters changed; control_policy {cfg.control_policy}, dry_run {cfg.dry_run}")
 
     def _log(self, level: str, text: str) -> None:
+        # One call site per severity: rclpy refuses a severity change at the same call site.
         logger = self.get_logger()
-        {"info": logger.info, "warn": logger.warning, "error": logger.error}.get(level, logger.info)(text)
+        if level == "error":
+            logger.error(text)
+        elif level == "warn":
+            logger.warning(text)
+        else:
+            logger.info(text)
 
     # -- inputs ----------------------------------------------------------------------------------------------
     def _on_estop(self, msg: Bool) -> None:
@@ -174,6 +180,7 @@ class ControllerNode(Node):
             "last_outcome": last.outcome if last else "",
             "last_missed_periods": str(last.missed_periods) if last else "",
             "last_setpoints_sent": str(last.setpoints_sent) if last else "",
+            "last_stop_latency_ms": f"{last.stop_sent_after_s * 1e3:.3f}" if last and last.stop_sent_after_s else "",
         }
         message = status.reason if c.connected else f"not connected: {c.connection_error or 'connecting'}"
         diag = DiagnosticArray(status=[DiagnosticStatus(

@@ -103,7 +103,7 @@ class Controller:
                 rate = f"{1 / self.period_s:.0f} Hz"
                 self._set(reason=f"connected ({self.config.driver_name}, {rate}); waiting for a plan")
         self._log("info", f"connected to the robot: {self.config.driver_name} driver at {1 / self.period_s:.0f} Hz, "
-                          f"commands {', '.join(info['supports'])}")
+                          f"commands {', '.join(info['supports'])}; loop scheduling {info['scheduling']}")
 
     def _drop_worker(self, why: str) -> None:
         """Forget a dead or disconnected worker; the connection thread starts a new one."""

@@ -66,6 +66,10 @@ class ControllerNodeConfig(BaseModel):
     connect_timeout_s: float = Field(20.0, ge=1.0, le=120.0, description="give up connecting after this [s]",
                                      json_schema_extra=_RO)
     reconnect_interval_s: float = Field(5.0, ge=0.5, le=60.0, description="retry a lost connection every [s]")
+    realtime_priority: int = Field(
+        0, ge=0, le=99, description="SCHED_FIFO priority of the real-time loop process (1-99, needs CAP_SYS_NICE); "
+        "0 = normal scheduling", json_schema_extra=_RO,
+    )
 
     @field_validator("driver")
     @classmethod
@@ -123,5 +127,5 @@ class ControllerNodeConfig(BaseModel):
     def worker_config(self) -> WorkerConfig:
         return WorkerConfig(
             robot=self.robot, driver=self.driver_name, driver_options=self.driver_options(),
-            safety_file=self.safety_file, state_rate_hz=self.state_rate_hz,
+            safety_file=self.safety_file, state_rate_hz=self.state_rate_hz, realtime_priority=self.realtime_priority,
         )

@@ -192,9 +192,11 @@ class ExecutionLoop:
                 raise _Abort("aborted", fault) from None
             raise
 
-    def _wait(self, token: float) -> None:
+    def _wait(self, token: float, deadline_s: float) -> None:
+        """Wall-clock drivers: sleep on the stop signal until the period's absolute deadline (no drift
+        from wake-up delays). Others (e.g. a simulation stepping physics) pace themselves."""
         if self._wall_clock:
-            remaining = self.driver.period_s - (time.perf_counter() - token)
+            remaining = deadline_s - time.perf_counter()
             if remaining > 0:
                 self.stop_signal.wait(remaining)
         else:
@@ -228,9 +230,13 @@ class ExecutionLoop:
             last_sent_s = 0.0
             deadline_s = plan.duration_s * 1.5 + self.time_margin_s
             t0 = time.perf_counter()
+            deadline = t0
             while True:
                 token = self.driver.start_period()
                 now = time.perf_counter()
+                deadline += self.driver.period_s
+                if deadline < now:  # more than a period late: start a fresh schedule from now
+                    deadline = now + self.driver.period_s
                 starts.append(now - t0)
                 if self.stop_signal.is_set():
                     raise _Abort("stopped", self.stop_signal.reason or "stop requested")
@@ -273,7 +279,7 @@ class ExecutionLoop:
                                  f"(planned {plan.duration_s:.1f} s); stopped")
                 if time.perf_counter() - now > self.driver.period_s:
                     missed += 1
-                self._wait(token)
+                self._wait(token, deadline)
         except _Abort as stop:
             outcome, reason, safety = stop.outcome, stop.reason, stop.safety
         except Exception as err:  # any failure must stop the arm and be reported

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import contextlib
 import multiprocessing as mp
+import os
 import queue
 import signal
 import threading
@@ -43,6 +44,7 @@ class WorkerConfig:
     driver_options: dict[str, Any] = field(default_factory=dict)
     safety_file: str = ""  # empty: the built-in limits (identical to config/safety.yaml)
     state_rate_hz: float = 50.0
+    realtime_priority: int = 0  # 1-99: run the loop under SCHED_FIFO at this priority (needs CAP_SYS_NICE)
 
 
 @dataclass(frozen=True)
@@ -136,9 +138,23 @@ class _Worker:
         return result
 
 
+def _set_scheduling(priority: int) -> str:
+    """SCHED_FIFO at ``priority`` for this process when asked (a loaded PC otherwise wakes the loop
+    late); says what it got, so a refusal is reported instead of silently ignored."""
+    if priority <= 0:
+        return "normal (SCHED_OTHER)"
+    try:
+        os.sched_setscheduler(0, os.SCHED_FIFO, os.sched_param(priority))
+    except (OSError, AttributeError) as err:
+        return (f"normal: SCHED_FIFO {priority} was refused ({err}); allow it with CAP_SYS_NICE or an rtprio "
+                "limit in /etc/security/limits.conf")
+    return f"SCHED_FIFO {priority}"
+
+
 def worker_main(config: WorkerConfig, cmd_rx: Any, stop_rx: Any, events: Any) -> None:
     """Entry point of the worker process."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # the node shuts us down in order; Ctrl-C goes to it
+    scheduling = _set_scheduling(config.realtime_priority)  # before connecting: driver threads inherit it
     try:
         worker = _Worker(config, events)
         worker.driver.connect()
@@ -146,7 +162,8 @@ def worker_main(config: WorkerConfig, cmd_rx: Any, stop_rx: Any, events: Any) ->
         events.put(("failed", {"reason": f"{err}"}))
         return
     threading.Thread(target=worker.listen_for_stops, args=(stop_rx,), daemon=True).start()
-    events.put(("ready", {"period_s": worker.driver.period_s, "supports": sorted(worker.driver.supports)}))
+    events.put(("ready", {"period_s": worker.driver.period_s, "supports": sorted(worker.driver.supports),
+                          "scheduling": scheduling}))
     period = 1.0 / config.state_rate_hz
     try:
         while True:
@@ -222,6 +239,10 @@ class RealtimeWorker:
         raise RobotError(f"the robot did not answer within {timeout_s:.0f} s ({self.config.driver} driver, options "
                          f"{self.config.driver_options}); the worker was stopped. Check the address and that the "
                          "controller is on")
+
+    @property
+    def pid(self) -> int | None:
+        return self._process.pid if self._process is not None else None
 
     @property
     def alive(self) -> bool:

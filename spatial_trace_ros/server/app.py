@@ -72,27 +72,29 @@ class RequestGuard:
                 status["code"] = message["status"]
             await send(message)
 
+        received = 0
+
+        async def limited_receive() -> dict:
+            nonlocal received
+            message = await receive()
+            if message["type"] == "http.request":
+                received += len(message.get("body", b""))
+                if received > self.max_body_bytes:
+                    raise BodyTooLargeError(self.max_body_bytes)
+            return message
+
         declared = dict(scope.get("headers", ())).get(b"content-length")
-        if declared is not None and declared.isdigit() and int(declared) > self.max_body_bytes:
-            state["outcome"] = "too_large"
-            await self._refuse_too_large(send_recording)
-        else:
-            received = 0
-
-            async def limited_receive() -> dict:
-                nonlocal received
-                message = await receive()
-                if message["type"] == "http.request":
-                    received += len(message.get("body", b""))
-                    if received > self.max_body_bytes:
-                        raise BodyTooLargeError(self.max_body_bytes)
-                return message
-
-            await self.app(scope, limited_receive, send_recording)
-        if counted:
-            outcome = state.get("outcome") or _outcome_of(status["code"])
-            self.metrics.requests.labels(outcome).inc()
-            self.metrics.request_latency.observe(time.perf_counter() - started)
+        try:
+            if declared is not None and declared.isdigit() and int(declared) > self.max_body_bytes:
+                state["outcome"] = "too_large"
+                await self._refuse_too_large(send_recording)
+            else:
+                await self.app(scope, limited_receive, send_recording)
+        finally:
+            if counted:
+                outcome = state.get("outcome") or _outcome_of(status["code"])
+                self.metrics.requests.labels(outcome).inc()
+                self.metrics.request_latency.observe(time.perf_counter() - started)
 
     async def _refuse_too_large(self, send: Any) -> None:
         body = json.dumps({"detail": _too_large_detail(self.max_body_bytes)}).encode()

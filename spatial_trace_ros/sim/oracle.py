@@ -2,10 +2,11 @@
 
 It is not a model and sees no pixels. It reads the simulated scene's ground truth (``SceneSpec``),
 matches the instruction to a template (``sim.tasks``), computes the object's 3D trace with a small
-program (lift, transport, place), projects it into the simulated camera and answers in RoboTracer's
-format ``[(x, y, d), ...]`` (x, y on 0-1000 of the image width/height, d metres along the optical
-axis). The parser, deprojection, planner and controller downstream therefore run exactly as they do
-with a real model, and their errors can be measured against a known answer.
+program (lift, transport, place; or slide around an object in the way), projects it into the
+simulated camera and answers in RoboTracer's format ``[(x, y, d), ...]`` (x, y on 0-1000 of the image
+width/height, d metres along the optical axis). The parser, deprojection, planner and controller
+downstream therefore run exactly as they do with a real model, and their errors can be measured
+against a known answer.
 
 ``perturbation_m`` adds seeded Gaussian noise (standard deviation, metres, per axis) to the 3D
 points, so evaluations can show how scores fall as traces get worse. It refuses frames whose
@@ -118,6 +119,7 @@ class OracleBackend(TraceModel):
                         "template": truth.template,
                         "object": truth.obj.name,
                         "reference": truth.reference.name if truth.reference else None,
+                        "via": truth.via.name if truth.via else None,
                         "points_base_m": points.tolist(),
                         "goal_base_m": truth.goal_m.tolist(),
                     },

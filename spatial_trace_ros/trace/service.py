@@ -79,10 +79,6 @@ class TraceService:
         self._thread.start()
 
     # -- called from any thread -----------------------------------------------------------------------
-    @property
-    def settings(self) -> ServiceSettings:
-        return self._settings
-
     def update(self, settings: ServiceSettings) -> None:
         """New settings for the next requests (the running one keeps its own)."""
         self._settings = settings

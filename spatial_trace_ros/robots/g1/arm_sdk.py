@@ -3,11 +3,11 @@
 The robot blends our joint command with its own controller's by the weight in ``motor_cmd[29].q``.
 Taking over: the command is frozen at the pose measured at that moment while the weight ramps 0 -> 1,
 so nothing moves. Engaged: the commanded arm joints move towards the target at no more than
-``max_velocity_radps`` of real time (a late period moves further, at most two periods' worth, so a
-stalled thread neither builds up lag nor jumps); the waist and the other arm stay where they were.
+``max_velocity_radps`` of real time (a late period moves further, making up for at most 50 ms or two
+periods, so a hiccup builds up no lag and a long stall causes no jump); the waist and the other arm stay where they were.
 Releasing (stop, e-stop, fault): the command holds where it is while the weight ramps 1 -> 0. Every
 period the weight changes by at most ``dt / weight_ramp_s`` and each joint command by at most
-``2 * max_velocity_radps * dt``: there is no jump. The final weight 0 goes out ``ZERO_WEIGHT_REPEATS``
+``max_velocity_radps * max(2 dt, 50 ms)``: there is no jump. The final weight 0 goes out ``ZERO_WEIGHT_REPEATS``
 times, so one lost datagram cannot leave the robot at a small weight of ours. Plain Python; the
 driver owns the I/O and the lock.
 """
@@ -23,6 +23,8 @@ from spatial_trace_ros.robots.g1.config import G1ArmConfig
 from spatial_trace_ros.robots.g1.motors import ARM_SDK_JOINTS
 
 ZERO_WEIGHT_REPEATS = 3
+# A late period may make up for this much lost time at most (or two periods, if longer).
+MAX_CATCH_UP_S = 0.05
 
 
 class Phase(str, Enum):
@@ -47,6 +49,7 @@ class ArmSdkCommander:
         self.period_s = 1.0 / config.rate_hz
         self.weight_step = self.period_s / config.weight_ramp_s
         self.max_velocity_radps = config.max_velocity_radps
+        self.max_catch_up_s = max(2.0 * self.period_s, MAX_CATCH_UP_S)
         self.phase = Phase.RELEASED
         self.weight = 0.0
         self.q_cmd: np.ndarray | None = None  # all arm_sdk joints, ARM_SDK_JOINTS order
@@ -122,7 +125,7 @@ class ArmSdkCommander:
         """This period's (joint command in ARM_SDK_JOINTS order, weight), or None when nothing is to be sent.
 
         ``elapsed_s`` is the time since the previous step (default: one period); it sets how far the
-        joints may move (at most two periods' worth).
+        joints may move (at most ``max_catch_up_s`` worth).
         """
         if self.phase is Phase.RELEASED or self.q_cmd is None:
             return None
@@ -131,7 +134,7 @@ class ArmSdkCommander:
             if self.weight >= 1.0:
                 self.phase = Phase.ENGAGED
         elif self.phase is Phase.ENGAGED and self.target is not None:
-            dt = self.period_s if elapsed_s is None else min(max(elapsed_s, 0.0), 2.0 * self.period_s)
+            dt = self.period_s if elapsed_s is None else min(max(elapsed_s, 0.0), self.max_catch_up_s)
             max_step = self.max_velocity_radps * dt
             delta = self.target - self.q_cmd[self.arm_index]
             self.q_cmd[self.arm_index] += np.clip(delta, -max_step, max_step)

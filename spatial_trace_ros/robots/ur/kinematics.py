@@ -20,8 +20,10 @@ from spatial_trace_ros.robots.model import Capsule, RobotModel
 
 TWO_PI = 2.0 * np.pi
 # Tolerance on the cosine arguments of the closed form: poses this far past the boundary of the
-# reachable set are treated as on it (numerical noise), further ones as unreachable.
-ACOS_TOLERANCE = 1e-9
+# reachable set are treated as on it (numerical noise), further ones as unreachable. At full stretch
+# next to the wrist singularity round-off reaches ~1e-7 here (well under a micrometre of reach); such
+# poses are singular and refused by the safety filter anyway.
+ACOS_TOLERANCE = 1e-6
 # "Nearest" configuration weighs the proximal joints more: moving them sweeps the whole arm, while a
 # wrist turn moves little. Without this a far wrist-3 turn can make a shoulder flip look "nearer".
 JOINT_DISTANCE_WEIGHTS = np.array([2.0, 2.0, 1.5, 1.0, 1.0, 1.0])
@@ -157,12 +159,14 @@ class UrKinematics(RobotModel):
         return self.jacobian_many(q)[0]
 
     # -- inverse kinematics ---------------------------------------------------------------------------
-    def ik_all_many(self, poses: np.ndarray, q6_hint: np.ndarray | None = None) -> np.ndarray:
+    def ik_all_many(self, poses: np.ndarray, q6_hint: np.ndarray | None = None,
+                    branch: int | None = None) -> np.ndarray:
         """All eight closed-form solutions of each pose: (N, 8, 6), angles in [-pi, pi), NaN rows
         where a branch cannot reach the pose. ``q6_hint`` (N,) fills q6 at the wrist singularity.
 
-        Solution k uses shoulder sign ``k // 4``, wrist sign ``(k // 2) % 2`` and elbow sign ``k % 2``.
-        All branches are computed at once by broadcasting (axes: pose, shoulder, wrist, elbow).
+        Solution k uses shoulder sign ``k // 4``, wrist sign ``(k // 2) % 2`` and elbow sign ``k % 2``
+        (index 0 = +, 1 = -). All branches are computed at once by broadcasting (axes: pose, shoulder,
+        wrist, elbow); with ``branch`` only that one is computed and the result is (N, 1, 6).
         """
         T = np.asarray(poses, float).reshape(-1, 4, 4)
         n = len(T)
@@ -170,19 +174,23 @@ class UrKinematics(RobotModel):
         hint = np.zeros(n) if q6_hint is None else np.asarray(q6_hint, float).reshape(n)
         X, Y, Z, p6 = (T[:, :3, i] for i in range(4))  # tool axes and position in the base frame
         p5 = p6 - dh.d6 * Z  # wrist centre (frame 5 origin)
-        sign = np.array([1.0, -1.0])
+        both = np.array([1.0, -1.0])
+        if branch is None:
+            sign1 = sign5 = sign3 = both
+        else:
+            sign1, sign5, sign3 = (both[[i]] for i in (branch // 4, (branch // 2) % 2, branch % 2))
         with np.errstate(invalid="ignore", divide="ignore"):
             # Shoulder: the offset d4 along z1 = (s1, -c1, 0) fixes q1 from the wrist centre.
             r = np.hypot(p5[:, 0], p5[:, 1])
             phi = np.arccos(_clip_or_nan(dh.d4 / r))
-            q1 = (np.arctan2(p5[:, 1], p5[:, 0]) + np.pi / 2)[:, None] + sign[None, :] * phi[:, None]  # (n, 2)
+            q1 = (np.arctan2(p5[:, 1], p5[:, 0]) + np.pi / 2)[:, None] + sign1[None, :] * phi[:, None]  # (n, 2)
             s1, c1 = np.sin(q1), np.cos(q1)
             # Wrist: z1 seen from tool0 is (s5 c6, -s5 s6, c5), so q5 and q6 follow from the tool axes.
             # (atan2 of both components stays accurate at the wrist singularity, unlike arccos(c5).)
             vx = (X[:, 0:1] * s1 - X[:, 1:2] * c1)[:, :, None]
             vy = (Y[:, 0:1] * s1 - Y[:, 1:2] * c1)[:, :, None]
             vz = (Z[:, 0:1] * s1 - Z[:, 1:2] * c1)[:, :, None]
-            q5 = sign[None, None, :] * np.arctan2(np.hypot(vx, vy), vz)  # (n, 2, 2)
+            q5 = sign5[None, None, :] * np.arctan2(np.hypot(vx, vy), vz)  # (n, 2, 2)
             s5, c5 = np.sin(q5), np.cos(q5)
             singular = np.abs(s5) < WRIST_SINGULAR_SIN
             s5_safe = np.where(singular, 1.0, s5)
@@ -198,10 +206,10 @@ class UrKinematics(RobotModel):
             py = p4[..., 2] - dh.d1
             q234 = np.arctan2(x4[..., 2], x4[..., 0] * c1b + x4[..., 1] * s1b)
             cos3 = (px**2 + py**2 - dh.a2**2 - dh.a3**2) / (2 * dh.a2 * dh.a3)
-            q3 = sign[None, None, None, :] * np.arccos(_clip_or_nan(cos3))[..., None]  # (n, 2, 2, 2)
+            q3 = sign3[None, None, None, :] * np.arccos(_clip_or_nan(cos3))[..., None]  # (n, 2, 2, 2)
             q2 = np.arctan2(py, px)[..., None] - np.arctan2(dh.a3 * np.sin(q3), dh.a2 + dh.a3 * np.cos(q3))
             q4 = q234[..., None] - q2 - q3
-        shape = (n, 2, 2, 2)
+        shape = q3.shape
         sols = np.stack(
             [
                 np.broadcast_to(q1[:, :, None, None], shape),
@@ -212,7 +220,7 @@ class UrKinematics(RobotModel):
                 np.broadcast_to(q6[..., None], shape),
             ],
             axis=-1,
-        ).reshape(n, 8, 6)
+        ).reshape(n, -1, 6)
         sols = _wrap(sols)
         sols[np.any(~np.isfinite(sols), axis=2)] = np.nan
         return sols
@@ -255,8 +263,8 @@ class UrKinematics(RobotModel):
         q_near = np.asarray(q_near, float)
         poses = np.asarray(poses, float).reshape(-1, 4, 4)
         n = len(poses)
-        sols = self.ik_all_many(poses, q6_hint=np.full(n, q_near[5]))
-        first = self._nearest_turns(sols[0], q_near[None, :])
+        hint = np.full(n, q_near[5])
+        first = self._nearest_turns(self.ik_all_many(poses[:1], q6_hint=hint[:1])[0], q_near[None, :])
         reachable = np.all(np.isfinite(first), axis=1)
         if not np.any(reachable):
             return np.full((n, 6), np.nan)
@@ -264,7 +272,7 @@ class UrKinematics(RobotModel):
             cost = np.sum((JOINT_DISTANCE_WEIGHTS * (first - q_near)) ** 2, axis=1)
         cost = np.where(reachable, cost, np.inf)
         branch = int(np.argmin(cost))
-        path = sols[:, branch, :]
+        path = self.ik_all_many(poses, q6_hint=hint, branch=branch)[:, 0, :]
         valid = np.all(np.isfinite(path), axis=1)
         # Unwrap every joint against the previous valid waypoint, starting from the chosen first one.
         steps = _wrap(np.diff(np.where(valid[:, None], path, 0.0), axis=0))

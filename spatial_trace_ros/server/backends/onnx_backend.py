@@ -8,6 +8,7 @@ the graph declares (float32 or float16) is what is fed, so an fp16 export runs i
 from __future__ import annotations
 
 import logging
+from types import ModuleType
 
 import numpy as np
 
@@ -24,6 +25,15 @@ def _static(dim: object) -> int | None:
     return dim if isinstance(dim, int) and dim > 0 else None
 
 
+def _preload_cuda_libraries(ort: ModuleType) -> None:
+    """Load the CUDA and cuDNN libraries that pip installed with torch (nvidia-* wheels), so onnxruntime-gpu
+    finds them without a system-wide CUDA install."""
+    try:
+        ort.preload_dlls()
+    except Exception as err:  # the provider check below reports what failed to start
+        log.warning("could not preload the CUDA libraries: %s", err)
+
+
 class OnnxBackend(TensorBackend):
     def __init__(self, settings: ServerSettings) -> None:
         path = require_model_file(settings, "an ONNX model file", (".onnx",))
@@ -38,6 +48,8 @@ class OnnxBackend(TensorBackend):
                 f"--device {settings.device}: this onnxruntime has no CUDA provider (it has {', '.join(available)}); "
                 "install onnxruntime-gpu (make setup GPU=1) or use --device cpu"
             )
+        if want_cuda:
+            _preload_cuda_libraries(ort)
         index = cuda_index(settings.device) if want_cuda else 0
         providers: list = [(_CUDA, {"device_id": index}), "CPUExecutionProvider"] if want_cuda else [
             "CPUExecutionProvider"

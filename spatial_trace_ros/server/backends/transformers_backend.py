@@ -90,8 +90,7 @@ class TransformersBackend(TextBackend):
         messages = [{"role": "user", "content": [{"type": "image"}, {"type": "text", "text": prompt}]}]
         text = self._processor.apply_chat_template(messages, add_generation_prompt=True, tokenize=False)
         image = Image.fromarray(np.ascontiguousarray(query.rgb))
-        inputs = self._processor(text=[text], images=[image], return_tensors="pt")
-        inputs = inputs.to(self.device, dtype=self._dtype) if hasattr(inputs, "to") else inputs
+        inputs = self._processor(text=[text], images=[image], return_tensors="pt").to(self.device, dtype=self._dtype)
         sampling = query.temperature > 0
         options: dict = {"max_new_tokens": query.max_new_tokens, "do_sample": sampling}
         if sampling:

@@ -123,7 +123,7 @@ class HttpTraceModel(TraceModel):
     Options: ClassVar[type[HttpBackendOptions]] = HttpBackendOptions
     name: ClassVar[str] = "http"
     default_convention: ClassVar[str] = "robotracer"
-    samples_per_request: ClassVar[bool] = False  # True: one request carries n_samples
+    samples_per_request: bool = False  # True: one request carries all n_samples
 
     def __init__(self, **options: Any) -> None:
         try:

@@ -42,7 +42,7 @@ class TraceServerBackend(HttpTraceModel):
     Options = TraceServerOptions
     name: ClassVar[str] = "http"
     default_convention: ClassVar[str] = "robotracer"
-    samples_per_request: ClassVar[bool] = True
+    samples_per_request = True
 
     def _read_token(self) -> str:
         return super()._read_token() or os.environ.get(SERVER_TOKEN_ENV, "")

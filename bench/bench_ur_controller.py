@@ -1,0 +1,240 @@
+"""The UR controller against the fake UR (e-Series, 500 Hz) with the real ur_rtde client. Prints JSON.
+
+1. ``servo_500hz``: servo_stream for ``--duration-s`` (default 30 s) at the controller's 500 Hz in the
+   real-time worker process: periods, missed periods (work longer than a period), period jitter
+   (|interval - 2 ms|) p50 / p99 / max, the worker's and the fake's CPU (% of one core), the largest
+   distance of the fake arm's TCP from the planned path. ``servo_500hz_sched_fifo``: the same with the
+   worker under SCHED_FIFO (``realtime_priority``), where the system allows it.
+2. ``estop_worker``: ``RealtimeWorker.stop()`` mid-run, repeated: from the request to the stop command
+   leaving the worker (``stop_sent_after_s``), and to its arrival at the fake (same monotonic clock).
+3. ``estop_node``: ``true`` published on /spatial_trace/estop to a running controller_node mid-run,
+   repeated: from the node's e-stop callback to the stop command leaving the worker (pipe, wake-up,
+   ur_rtde; reported by the node in /diagnostics ``last_stop_latency_ms``), and from the publish call
+   to the stop command's arrival at the fake (DDS and the rclpy executor included). Target: within
+   one control period (2 ms).
+
+    .venv/bin/python bench/bench_ur_controller.py [--duration-s 30] [--repeats 5]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import random
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+import psutil
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO / "test"))
+
+from helpers.plans import offset_plan  # noqa: E402
+from spatial_trace_ros.policies.tracking import PathTracker  # noqa: E402
+from spatial_trace_ros.robots.model import make_robot_model  # noqa: E402
+from spatial_trace_ros.robots.worker import RealtimeWorker, StateEvent, WorkerConfig  # noqa: E402
+from spatial_trace_ros.testing.fake_ur.client import FakeUrClient, start_fake_ur  # noqa: E402
+from spatial_trace_ros.testing.processes import ProcessGroup, ros_test_env, wait_for  # noqa: E402
+
+ROBOT = "ur5e"
+MODEL = make_robot_model(ROBOT)
+POLICY_OPTIONS = {"lookahead_s": 0.1, "gain": 300.0, "goal_tolerance_m": 0.01}
+STOP_CODES = {"SERVO_STOP", "SPEED_STOP", "STOPL", "STOPJ"}
+
+
+def percentile_ms(values: np.ndarray, q: float) -> float:
+    return round(float(np.percentile(values, q)) * 1e3, 4) if len(values) else float("nan")
+
+
+def cpu_seconds(pid: int) -> float:
+    times = psutil.Process(pid).cpu_times()
+    return times.user + times.system
+
+
+def square_plan(fake: FakeUrClient, duration_s: float, laps: int):
+    side = [(0.06, 0.0, 0.0), (0.06, 0.06, 0.0), (0.0, 0.06, 0.0), (0.0, 0.0, 0.0)]
+    return offset_plan(MODEL, np.array(fake.state()["q"]), side * laps, duration_s, spacing_m=0.005)
+
+
+def run(worker: RealtimeWorker, plan, policy: str = "servo_stream", stop_at: float | None = None) -> tuple:
+    """Execute; optionally stop once progress passes ``stop_at``. Returns (result, stop request time)."""
+    worker.execute(plan, policy, POLICY_OPTIONS, False)
+    stop_request_s = None
+    deadline = time.monotonic() + plan.duration_s + 30.0
+    while time.monotonic() < deadline:
+        for event in worker.events():
+            if isinstance(event, StateEvent):
+                if stop_at is not None and stop_request_s is None and event.executing and event.progress >= stop_at:
+                    stop_request_s = worker.stop("benchmark stop")
+            elif event[0] == "result":
+                return event[1], stop_request_s
+            elif event[0] == "failed":
+                raise RuntimeError(event[1]["reason"])
+        time.sleep(0.002)
+    raise TimeoutError("no result")
+
+
+def first_stop_after(fake: FakeUrClient, t0: float) -> float | None:
+    for t, _, name in fake.commands()["transitions"]:
+        if name in STOP_CODES and t >= t0:
+            return t
+    return None
+
+
+def bench_servo(fake: FakeUrClient, worker: RealtimeWorker, duration_s: float) -> dict:
+    plan = square_plan(fake, duration_s, laps=max(1, round(duration_s / 10)))
+    fake.reset_log()
+    fake_pid = fake.process.pid
+    cpu0, fake_cpu0, wall0 = cpu_seconds(worker.pid), cpu_seconds(fake_pid), time.monotonic()
+    result, _ = run(worker, plan)
+    wall = time.monotonic() - wall0
+    cpu, fake_cpu = cpu_seconds(worker.pid) - cpu0, cpu_seconds(fake_pid) - fake_cpu0
+    period = 1.0 / 500.0
+    intervals = np.diff(result.period_starts_s)
+    jitter = np.abs(intervals - period)
+    _, tcp = fake.tcp_log()
+    tracker = PathTracker(plan.positions)
+    off_path = max(tracker.locate(p)[1] for p in tcp[::10])
+    state = fake.state()
+    return {
+        "outcome": result.outcome,
+        "reason": result.reason,
+        "planned_s": round(plan.duration_s, 3),
+        "periods": result.periods,
+        "expected_periods": round(result.times_s[-1] / period) + 1 if len(result.times_s) else 0,
+        "missed_periods": result.missed_periods,
+        "late_periods_over_1ms": int(np.sum(intervals - period > 1e-3)),
+        "jitter_p50_ms": percentile_ms(jitter, 50),
+        "jitter_p99_ms": percentile_ms(jitter, 99),
+        "jitter_max_ms": round(float(jitter.max()) * 1e3, 3) if len(jitter) else None,
+        "setpoints_sent": result.setpoints_sent,
+        "worker_cpu_percent": round(100 * cpu / wall, 1),
+        "fake_cpu_percent": round(100 * fake_cpu / wall, 1),
+        "fake_late_ticks": state["late_ticks"],
+        "max_off_path_mm": round(off_path * 1e3, 2),
+        "max_tracking_error_mm": round(result.max_tracking_error_m * 1e3, 2),
+    }
+
+
+def bench_estop_worker(fake: FakeUrClient, worker: RealtimeWorker, repeats: int) -> dict:
+    sent, arrived = [], []
+    for _ in range(repeats):
+        plan = offset_plan(MODEL, np.array(fake.state()["q"]), [(0.04, 0.0, 0.0)], 2.0)
+        result, t_request = run(worker, plan, stop_at=0.3)
+        if result.outcome != "stopped" or t_request is None:
+            raise RuntimeError(f"stop run ended {result.outcome}: {result.reason}")
+        t_fake = first_stop_after(fake, t_request)
+        if t_fake is None:
+            raise RuntimeError("no stop command reached the fake")
+        sent.append(result.stop_sent_after_s)
+        arrived.append(t_fake - t_request)
+        fake.wait_until(lambda s: not s["moving"], 5.0, "rest")
+    sent_a, arrived_a = np.array(sent), np.array(arrived)
+    return {
+        "repeats": repeats,
+        "request_to_stop_sent_ms_p50": percentile_ms(sent_a, 50),
+        "request_to_stop_sent_ms_max": percentile_ms(sent_a, 100),
+        "request_to_fake_ms_p50": percentile_ms(arrived_a, 50),
+        "request_to_fake_ms_max": percentile_ms(arrived_a, 100),
+    }
+
+
+def bench_estop_node(fake: FakeUrClient, group: ProcessGroup, repeats: int) -> dict:
+    domain = random.SystemRandom().randint(100, 200)
+    os.environ.update(ros_test_env(domain))
+    from diagnostic_msgs.msg import DiagnosticArray
+    from std_msgs.msg import Bool, String
+    from std_srvs.srv import Trigger
+    from trajectory_msgs.msg import JointTrajectory
+
+    from spatial_trace_ros.ros.plan_msgs import plan_to_joint_trajectory
+    from spatial_trace_ros.ros.qos import COMMAND, LATCHED, STATE
+    from spatial_trace_ros.testing.ros_harness import RosHarness
+
+    params = Path(tempfile.mkdtemp(prefix="bench_ur_")) / "controller.yaml"
+    params.write_text(json.dumps({"controller_node": {"ros__parameters": {
+        "robot": ROBOT, "robot_ip": fake.host, "driver_options_json": json.dumps({"watchdog_min_hz": 5.0})}}}))
+    group.start_python("controller_node", "spatial_trace_ros.nodes.controller_node",
+                       ["--ros-args", "--params-file", str(params)], env=ros_test_env(domain))
+    latencies, in_process = [], []
+    with RosHarness("bench_ur_estop") as h:
+        statuses = h.collect(String, "/spatial_trace/controller_status", LATCHED)
+        diagnostics = h.collect(DiagnosticArray, "/diagnostics", STATE)
+
+        def stop_latency_ms(after: int) -> float | None:
+            for msg in diagnostics[after:]:
+                for st in msg.status:
+                    values = {kv.key: kv.value for kv in st.values}
+                    if st.name == "spatial_trace/controller" and values.get("last_outcome") == "stopped":
+                        return float(values["last_stop_latency_ms"])
+            return None
+
+        plan_pub = h.publisher(JointTrajectory, "/spatial_trace/plan", LATCHED)
+        estop_pub = h.publisher(Bool, "/spatial_trace/estop", COMMAND)
+
+        def status() -> dict:
+            return json.loads(statuses[-1].data) if statuses else {}
+
+        h.wait(lambda: status().get("reason", "").startswith("connected"), 60.0, "controller_node to connect")
+        h.wait_for_subscribers(estop_pub)
+        for _ in range(repeats):
+            plan = offset_plan(MODEL, np.array(fake.state()["q"]), [(0.04, 0.0, 0.0)], 2.0, stamp_s=time.time())
+            plan_pub.publish(plan_to_joint_trajectory(plan))
+            h.wait(lambda: status().get("state") == "waiting_for_execute", 10.0, "the plan")
+            if not h.call(Trigger, "/controller_node/execute", Trigger.Request()).success:
+                raise RuntimeError(f"execute refused: {status()}")
+            h.wait(lambda: status().get("state") == "executing" and status().get("progress", 0) > 0.3, 10.0,
+                   "progress")
+            seen = len(diagnostics)
+            t0 = time.monotonic()
+            estop_pub.publish(Bool(data=True))
+            h.wait(lambda: status().get("state") == "stopped", 10.0, "the stop")
+            t_fake = first_stop_after(fake, t0)
+            if t_fake is None:
+                raise RuntimeError("no stop command reached the fake")
+            latencies.append(t_fake - t0)
+            in_process.append(h.wait(lambda after=seen: stop_latency_ms(after), 5.0, "the stop latency") / 1e3)
+            estop_pub.publish(Bool(data=False))
+            h.wait(lambda: "released" in status().get("reason", ""), 10.0, "the release")
+            fake.wait_until(lambda s: not s["moving"], 5.0, "rest")
+    lat, inner = np.array(latencies), np.array(in_process)
+    return {"repeats": repeats, "callback_to_stop_sent_ms_p50": percentile_ms(inner, 50),
+            "callback_to_stop_sent_ms_max": percentile_ms(inner, 100),
+            "publish_to_fake_ms_p50": percentile_ms(lat, 50), "publish_to_fake_ms_max": percentile_ms(lat, 100),
+            "period_ms": 2.0}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--duration-s", type=float, default=30.0)
+    parser.add_argument("--repeats", type=int, default=5)
+    parser.add_argument("--realtime-priority", type=int, default=50,
+                        help="SCHED_FIFO priority for a second servo run (0: skip it)")
+    args = parser.parse_args()
+    out: dict = {"machine": {"cpus": os.cpu_count(), "load_1min": round(os.getloadavg()[0], 2)}}
+    with ProcessGroup() as group:
+        fake = start_fake_ur(group, ROBOT)
+        runs = [("servo_500hz", 0)] + ([("servo_500hz_sched_fifo", args.realtime_priority)]
+                                       if args.realtime_priority > 0 else [])
+        for name, priority in runs:
+            worker = RealtimeWorker(WorkerConfig(robot=ROBOT, driver="ur_rtde", realtime_priority=priority,
+                                                 driver_options={"robot_ip": fake.host, "watchdog_min_hz": 5.0}))
+            worker.start()
+            try:
+                info = worker.wait_ready(60.0)
+                out[name] = {"scheduling": info["scheduling"], **bench_servo(fake, worker, args.duration_s)}
+                if priority == 0:
+                    out["estop_worker"] = bench_estop_worker(fake, worker, args.repeats)
+            finally:
+                worker.close()
+            wait_for(lambda: fake.state()["rtde_clients"] == 0, 10.0, "the worker to disconnect")
+        out["estop_node"] = bench_estop_node(fake, group, args.repeats)
+    print(json.dumps(out, indent=2))
+
+
+if __name__ == "__main__":
+    main()
