@@ -5,9 +5,11 @@
    (|interval - 2 ms|) p50 / p99 / max, the worker's and the fake's CPU (% of one core), the largest
    distance of the fake arm's TCP from the planned path. ``servo_500hz_sched_fifo``: the same with the
    worker under SCHED_FIFO (``realtime_priority``), where the system allows it.
-2. ``estop_worker``: ``RealtimeWorker.stop()`` mid-run, repeated: from the request to the stop command
-   leaving the worker (``stop_sent_after_s``), and to its arrival at the fake (same monotonic clock).
-3. ``estop_node``: ``true`` published on /spatial_trace/estop to a running controller_node mid-run,
+2. ``estop_worker`` (in each servo run): ``RealtimeWorker.stop()`` mid-run, repeated: from the request
+   to the stop command leaving the worker (``stop_sent_after_s``), and to its arrival at the fake
+   (same monotonic clock).
+3. ``estop_node``: ``true`` published on /spatial_trace/estop to a running controller_node (its worker
+   at ``--realtime-priority``) mid-run,
    repeated: from the node's e-stop callback to the stop command leaving the worker (pipe, wake-up,
    ur_rtde; reported by the node in /diagnostics ``last_stop_latency_ms``), and from the publish call
    to the stop command's arrival at the fake (DDS and the rclpy executor included). Target: within
@@ -143,7 +145,7 @@ def bench_estop_worker(fake: FakeUrClient, worker: RealtimeWorker, repeats: int)
     }
 
 
-def bench_estop_node(fake: FakeUrClient, group: ProcessGroup, repeats: int) -> dict:
+def bench_estop_node(fake: FakeUrClient, group: ProcessGroup, repeats: int, priority: int) -> dict:
     domain = random.SystemRandom().randint(100, 200)
     os.environ.update(ros_test_env(domain))
     from diagnostic_msgs.msg import DiagnosticArray
@@ -157,7 +159,8 @@ def bench_estop_node(fake: FakeUrClient, group: ProcessGroup, repeats: int) -> d
 
     params = Path(tempfile.mkdtemp(prefix="bench_ur_")) / "controller.yaml"
     params.write_text(json.dumps({"controller_node": {"ros__parameters": {
-        "robot": ROBOT, "robot_ip": fake.host, "driver_options_json": json.dumps({"watchdog_min_hz": 5.0})}}}))
+        "robot": ROBOT, "robot_ip": fake.host, "driver_options_json": json.dumps({"watchdog_min_hz": 5.0}),
+        "realtime_priority": priority}}}))
     group.start_python("controller_node", "spatial_trace_ros.nodes.controller_node",
                        ["--ros-args", "--params-file", str(params)], env=ros_test_env(domain))
     latencies, in_process = [], []
@@ -202,7 +205,7 @@ def bench_estop_node(fake: FakeUrClient, group: ProcessGroup, repeats: int) -> d
             h.wait(lambda: "released" in status().get("reason", ""), 10.0, "the release")
             fake.wait_until(lambda s: not s["moving"], 5.0, "rest")
     lat, inner = np.array(latencies), np.array(in_process)
-    return {"repeats": repeats, "callback_to_stop_sent_ms_p50": percentile_ms(inner, 50),
+    return {"repeats": repeats, "realtime_priority": priority, "callback_to_stop_sent_ms_p50": percentile_ms(inner, 50),
             "callback_to_stop_sent_ms_max": percentile_ms(inner, 100),
             "publish_to_fake_ms_p50": percentile_ms(lat, 50), "publish_to_fake_ms_max": percentile_ms(lat, 100),
             "period_ms": 2.0}
@@ -227,12 +230,11 @@ def main() -> None:
             try:
                 info = worker.wait_ready(60.0)
                 out[name] = {"scheduling": info["scheduling"], **bench_servo(fake, worker, args.duration_s)}
-                if priority == 0:
-                    out["estop_worker"] = bench_estop_worker(fake, worker, args.repeats)
+                out[name]["estop_worker"] = bench_estop_worker(fake, worker, args.repeats)
             finally:
                 worker.close()
             wait_for(lambda: fake.state()["rtde_clients"] == 0, 10.0, "the worker to disconnect")
-        out["estop_node"] = bench_estop_node(fake, group, args.repeats)
+        out["estop_node"] = bench_estop_node(fake, group, args.repeats, args.realtime_priority)
     print(json.dumps(out, indent=2))
 
 

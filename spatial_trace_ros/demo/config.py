@@ -73,7 +73,9 @@ class DemoConfig(BaseModel):
         return self.out_dir / "calibration.yaml"
 
     def camera_parameters(self) -> dict[str, Any]:
-        return {"source": "sim", "sim_options_json": json.dumps({**self.world_options(), "fps": self.camera_fps})}
+        # The first offscreen render (GL context, shaders) can take seconds on a busy CPU.
+        return {"source": "sim", "sim_options_json": json.dumps({**self.world_options(), "fps": self.camera_fps}),
+                "read_timeout_s": 10.0}
 
     def trace_parameters(self) -> dict[str, Any]:
         params: dict[str, Any] = {"backend": self.backend, "qos_reliability": "reliable"}

@@ -28,7 +28,7 @@ class InstructionReport:
     model_latency_s: float | None = None
     verdict: str = ""  # ACCEPT / ADJUSTED / REJECT, '' if the planner never saw a trace
     codes: tuple[str, ...] = ()
-    reasons: tuple[str, ...] = ()
+    safety_message: str = ""  # the verdict's reasons in words
     n_waypoints: int = 0
     plan_duration_s: float | None = None
     plan_length_m: float | None = None
@@ -67,7 +67,6 @@ class InstructionReport:
             data.pop(key)
         data["expect_codes"] = list(self.expect_codes)
         data["codes"] = list(self.codes)
-        data["reasons"] = list(self.reasons)
         data["met_expectation"] = self.met_expectation
         return data
 
@@ -102,8 +101,7 @@ def summary_markdown(reports: list[InstructionReport], header: dict[str, str]) -
         if r.trace_state in ("refused", "error"):
             notes.append(f"- #{r.index}: the trace stage {r.trace_state} it: {r.trace_reason}")
         if r.verdict == "REJECT":
-            notes.append(f"- #{r.index}: the safety filter refused it ({', '.join(r.codes)}):")
-            notes += [f"  - {reason}" for reason in r.reasons]
+            notes.append(f"- #{r.index}: the safety filter refused it ({', '.join(r.codes)}): {r.safety_message}")
         if r.outcome and r.outcome != "succeeded":
             notes.append(f"- #{r.index}: the run {r.outcome}: {r.outcome_reason}")
     if notes:

@@ -255,7 +255,7 @@ class DemoRun:
             report.trace_base_m = self.calibration.base_T_camera().apply(trace.points[trace.valid])
             t_verdict, verdict = client.wait_verdict(request, cfg.stage_timeout_s)
             report.plan_s = max(0.0, t_verdict - t_trace)
-            report.verdict, report.codes, report.reasons = verdict.verdict, verdict.codes, tuple(verdict.reasons)
+            report.verdict, report.codes, report.safety_message = verdict.verdict, verdict.codes, verdict.detail
             if verdict.accepted:
                 self._execute(request, verdict, report)
         except StageTimeoutError as err:
@@ -305,7 +305,8 @@ class DemoRun:
         image = np.array(msg_to_image(found[1]))
         lines = [f"#{report.index} {report.instruction}"]
         if report.verdict == "REJECT":
-            lines.append(f"REFUSED by the safety filter: {', '.join(report.codes)}")
+            first_reason = report.safety_message.split("; ")[0]
+            lines.append(f"REFUSED by the safety filter ({', '.join(report.codes)}): {first_reason}")
         elif report.verdict:
             outcome = report.outcome or "not executed"
             error = report.tracking_error_m

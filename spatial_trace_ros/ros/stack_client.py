@@ -68,10 +68,10 @@ class SafetyVerdict:
         return self.verdict != "REJECT"
 
     @property
-    def reasons(self) -> list[str]:
-        """The report's sentences (``SafetyReport.summary`` joins them with '; ' after the verdict)."""
-        _, _, text = self.message.partition(": ")
-        return [r for r in text.split("; ") if r] if text else []
+    def detail(self) -> str:
+        """The reasons in words (``SafetyReport.summary`` without the leading verdict)."""
+        head, sep, text = self.message.partition(": ")
+        return text if sep and head == self.verdict else self.message if self.message != self.verdict else ""
 
     @classmethod
     def from_values(cls, values: dict[str, str]) -> SafetyVerdict:

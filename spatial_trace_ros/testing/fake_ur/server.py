@@ -357,7 +357,7 @@ class FakeUrController:
 
     def _input_package(self, recipe: Recipe, values: dict[str, Any]) -> None:
         self.inputs.update(values)
-        self.script.note_input(recipe.names, self.now_s)
+        self.script.note_input(recipe.names, time.monotonic())  # the arrival time, even after a stall
         key = f"input_int_register_{self.script.reg_offset}"
         if key in values:
             code = int(values[key])
