@@ -24,6 +24,7 @@ COMMANDS: dict[str, str] = {
     "export-finetune": "spatial_trace_ros.commands.export_finetune",
     "parse": "spatial_trace_ros.commands.parse",
     "demo": "spatial_trace_ros.commands.demo",
+    "ask": "spatial_trace_ros.commands.ask",
 }
 
 

@@ -14,7 +14,7 @@ from spatial_trace_ros.planning.node_config import PlannerNodeConfig
 from spatial_trace_ros.planning.safety_config import SafetyConfig
 from spatial_trace_ros.robots.controller_config import ControllerNodeConfig
 from spatial_trace_ros.robots.model import make_robot_model
-from spatial_trace_ros.robots.ur.driver import RtdeDriver
+from spatial_trace_ros.robots.ur.driver import RtdeDriver, RtdeDriverOptions
 
 CONFIG_DIR = Path(__file__).resolve().parent.parent / "config"
 
@@ -74,3 +74,9 @@ def test_driver_options_reach_the_driver_with_the_robot_ip() -> None:
 def test_rtde_driver_refuses_bad_options_before_connecting(robot: str, options: dict, expected: str) -> None:
     with pytest.raises(ConfigError, match=expected):
         RtdeDriver(make_robot_model(robot), **options)
+
+
+def test_docs_list_every_controller_parameter_and_ur_rtde_option() -> None:
+    text = (CONFIG_DIR.parent / "docs" / "controller.md").read_text()
+    for name in [*ControllerNodeConfig.model_fields, *RtdeDriverOptions.model_fields]:
+        assert f"`{name}`" in text, f"docs/controller.md does not describe {name}"

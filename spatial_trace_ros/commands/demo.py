@@ -11,6 +11,7 @@ topic, for Foxglove or ``ros2 bag play``) and ``summary.md`` / ``summary.json``.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
 import signal
 import sys
@@ -79,10 +80,8 @@ def run(args: argparse.Namespace) -> int:
     if args.serve:
         stop = threading.Event()
         signal.signal(signal.SIGTERM, lambda *_: stop.set())
-        try:
+        with contextlib.suppress(KeyboardInterrupt):
             serve(cfg, progress, stop)
-        except KeyboardInterrupt:
-            pass
         return 0
     result = run_demo(cfg, progress)
     print()

@@ -42,7 +42,9 @@ def clip_edge(edge: np.ndarray, lo: np.ndarray, hi: np.ndarray) -> np.ndarray | 
     return out
 
 
-def view_bounds(reports: list[InstructionReport], ws_lo: np.ndarray, ws_hi: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+def view_bounds(
+    reports: list[InstructionReport], ws_lo: np.ndarray, ws_hi: np.ndarray,
+) -> tuple[np.ndarray, np.ndarray]:
     """Every path and the robot base, with a margin, inside the workspace box."""
     clouds = [np.zeros((1, 3))]
     for r in reports:
@@ -64,57 +66,77 @@ def _cylinder_lines(zone: CylinderZone, z_lo: float, z_hi: float) -> list[np.nda
     return lines
 
 
+def _inside_only(line: np.ndarray, lo: np.ndarray, hi: np.ndarray) -> np.ndarray:
+    """The polyline with its points outside the view box blanked (matplotlib's 3D axes do not clip)."""
+    outside = np.any((line < lo - 1e-9) | (line > hi + 1e-9), axis=1)
+    return np.where(outside[:, None], np.nan, line)
+
+
+def _draw(ax: object, reports: list[InstructionReport], safety: SafetyConfig, lo: np.ndarray, hi: np.ndarray,
+          labels: bool) -> None:
+    """One 3D panel showing the box [lo, hi]; ``labels`` adds legend entries (once per figure)."""
+    ws_lo, ws_hi = np.asarray(safety.workspace.min_m, float), np.asarray(safety.workspace.max_m, float)
+
+    def label(text: str) -> str | None:
+        return text if labels else None
+
+    for i, edge in enumerate(box_edges(ws_lo, ws_hi)):
+        part = clip_edge(edge, lo, hi)
+        if part is not None:
+            ax.plot(*part.T, color="0.35", linewidth=1.0, label=label("workspace limits") if i == 0 else None)
+    if safety.table.enabled:
+        xx, yy = np.meshgrid([lo[0], hi[0]], [lo[1], hi[1]])
+        ax.plot_surface(xx, yy, np.full_like(xx, safety.table.z_m), color="0.85", alpha=0.35)
+    for zone in safety.keep_out_zones:
+        if isinstance(zone, CylinderZone):
+            lines = [_inside_only(line, lo, hi) for line in _cylinder_lines(zone, lo[2], hi[2])]
+        elif isinstance(zone, BoxZone):
+            edges = box_edges(np.asarray(zone.min_m), np.asarray(zone.max_m))
+            lines = [e for e in (clip_edge(e, lo, hi) for e in edges) if e is not None]
+        else:
+            lines = []
+        for k, line in enumerate(lines):
+            ax.plot(*line.T, color="tab:red", linewidth=0.8, alpha=0.6,
+                    label=label(f"keep-out zone '{zone.name}'") if k == 0 else None)
+    for r in reports:
+        colour = COLOURS[(r.index - 1) % len(COLOURS)]
+        name = f"#{r.index} {r.instruction}"
+        if len(r.planned_path_m):
+            ax.plot(*r.planned_path_m.T, ":", marker=".", markersize=3, color=colour, linewidth=1.0,
+                    label=label(f"{name}: planned"))
+        if len(r.executed_path_m):
+            ax.plot(*r.executed_path_m.T, "-", color=colour, linewidth=2.2, alpha=0.7, label=label(f"{name}: executed"))
+        if r.verdict == "REJECT" and len(r.trace_base_m):
+            ax.plot(*r.trace_base_m.T, "x-", color="red", linewidth=1.2, markersize=5, label=label(f"{name}: REFUSED"))
+    ax.set_xlim(lo[0], hi[0])
+    ax.set_ylim(lo[1], hi[1])
+    ax.set_zlim(lo[2], hi[2])
+    ax.set_box_aspect(tuple(hi - lo))
+    ax.set_xlabel("x [m]", fontsize=8)
+    ax.set_ylabel("y [m]", fontsize=8)
+    ax.set_zlabel("z [m]", fontsize=8)
+    ax.tick_params(labelsize=7)
+    ax.view_init(elev=30, azim=-130)
+
+
 def plot_paths(reports: list[InstructionReport], safety: SafetyConfig, out_path: Path, title: str) -> Path:
-    """Draw every instruction's paths and save a PNG (kept small for the README)."""
+    """The whole workspace on the left, a close-up of the paths on the right; saved as a small PNG."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
     ws_lo, ws_hi = np.asarray(safety.workspace.min_m, float), np.asarray(safety.workspace.max_m, float)
-    lo, hi = view_bounds(reports, ws_lo, ws_hi)
-    fig = plt.figure(figsize=(7.5, 6.0), dpi=90)
-    ax = fig.add_subplot(projection="3d")
-    for edge in box_edges(ws_lo, ws_hi):
-        part = clip_edge(edge, lo, hi)
-        if part is not None:
-            ax.plot(*part.T, color="0.45", linewidth=1.0)
-    ax.plot([], [], color="0.45", linewidth=1.0, label="workspace limits")
-    if safety.table.enabled:
-        xx, yy = np.meshgrid([lo[0], hi[0]], [lo[1], hi[1]])
-        ax.plot_surface(xx, yy, np.full_like(xx, safety.table.z_m), color="0.85", alpha=0.35)
-    for zone in safety.keep_out_zones:
-        if isinstance(zone, CylinderZone):
-            lines = _cylinder_lines(zone, lo[2], hi[2])
-        elif isinstance(zone, BoxZone):
-            lines = [e for e in (clip_edge(e, lo, hi) for e in box_edges(np.asarray(zone.min_m), np.asarray(zone.max_m)))
-                     if e is not None]
-        else:
-            lines = []
-        for line in lines:
-            ax.plot(*line.T, color="tab:red", linewidth=0.8, alpha=0.6)
-        ax.plot([], [], color="tab:red", linewidth=0.8, alpha=0.6, label=f"keep-out zone '{zone.name}'")
-    for r in reports:
-        colour = COLOURS[(r.index - 1) % len(COLOURS)]
-        label = f"#{r.index} {r.instruction}"
-        if len(r.planned_path_m):
-            ax.plot(*r.planned_path_m.T, ":", marker=".", markersize=3, color=colour, linewidth=1.0,
-                    label=f"{label}: planned")
-        if len(r.executed_path_m):
-            ax.plot(*r.executed_path_m.T, "-", color=colour, linewidth=2.2, alpha=0.7, label=f"{label}: executed")
-        if r.verdict == "REJECT" and len(r.trace_base_m):
-            ax.plot(*r.trace_base_m.T, "x-", color="red", linewidth=1.2, markersize=5, label=f"{label}: REFUSED")
-    ax.set_xlim(lo[0], hi[0])
-    ax.set_ylim(lo[1], hi[1])
-    ax.set_zlim(lo[2], hi[2])
-    ax.set_box_aspect(tuple(hi - lo))
-    ax.set_xlabel("x [m]")
-    ax.set_ylabel("y [m]")
-    ax.set_zlabel("z [m]")
-    ax.view_init(elev=30, azim=-130)
-    ax.set_title(title, fontsize=10)
+    fig = plt.figure(figsize=(11.0, 5.6), dpi=80)
+    overview = fig.add_subplot(1, 2, 1, projection="3d")
+    _draw(overview, reports, safety, ws_lo, ws_hi, labels=True)
+    overview.set_title("the workspace", fontsize=9)
+    close_up = fig.add_subplot(1, 2, 2, projection="3d")
+    _draw(close_up, reports, safety, *view_bounds(reports, ws_lo, ws_hi), labels=False)
+    close_up.set_title("close-up", fontsize=9)
+    fig.suptitle(title, fontsize=10)
     fig.legend(loc="lower center", fontsize=7, ncol=2, frameon=False)
-    fig.subplots_adjust(left=0.0, right=1.0, top=0.95, bottom=0.2)
+    fig.subplots_adjust(left=0.0, right=1.0, top=0.93, bottom=0.2, wspace=0.05)
     out_path.parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(out_path)
     plt.close(fig)

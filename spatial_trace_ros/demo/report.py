@@ -35,7 +35,6 @@ class InstructionReport:
     outcome: str = ""  # succeeded / aborted / stopped, '' if not executed
     outcome_reason: str = ""
     tracking_error_m: float | None = None  # the controller's largest distance from the planned path
-    end_error_m: float | None = None  # last executed TCP sample to the last waypoint
     trace_s: float | None = None  # instruction sent -> trace stage's result
     plan_s: float | None = None  # trace published -> safety verdict
     execute_s: float | None = None  # ~/execute called -> the run's outcome
@@ -84,14 +83,14 @@ def summary_markdown(reports: list[InstructionReport], header: dict[str, str]) -
     lines += [
         "",
         "| # | instruction | trace | points | trace length [m] | verdict | plan [s] | outcome | "
-        "tracking error [mm] | end error [mm] | trace stage [s] | planning [s] | execution [s] | as expected |",
-        "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|",
+        "tracking error [mm] | trace stage [s] | planning [s] | execution [s] | as expected |",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     for r in reports:
         lines.append(
             f"| {r.index} | {r.instruction} | {r.trace_state or '-'} | {r.n_points} | {_num(r.trace_length_m)} | "
             f"{r.verdict or '-'} | {_num(r.plan_duration_s)} | {r.outcome or '-'} | "
-            f"{_num(r.tracking_error_m, 1000, 1)} | {_num(r.end_error_m, 1000, 1)} | {_num(r.trace_s)} | "
+            f"{_num(r.tracking_error_m, 1000, 1)} | {_num(r.trace_s)} | "
             f"{_num(r.plan_s, 1, 3)} | {_num(r.execute_s)} | {'yes' if r.met_expectation else 'NO'} |"
         )
     notes = []

@@ -293,8 +293,6 @@ class DemoRun:
         report.outcome, report.outcome_reason = final["state"], final.get("reason", "")
         error = final.get("tracking_error_m")
         report.tracking_error_m = None if error is None else float(error)
-        if len(report.executed_path_m) and len(report.planned_path_m):
-            report.end_error_m = float(np.linalg.norm(report.executed_path_m[-1] - report.planned_path_m[-1]))
 
     def _save_overlay(self, report: InstructionReport, frame_stamp: float, start: int) -> None:
         assert self.observer is not None

@@ -4,12 +4,12 @@ The robot blends our joint command with its own controller's by the weight in ``
 Taking over: the command is frozen at the pose measured at that moment while the weight ramps 0 -> 1,
 so nothing moves. Engaged: the commanded arm joints move towards the target at no more than
 ``max_velocity_radps`` of real time (a late period moves further, making up for at most 50 ms or two
-periods, so a hiccup builds up no lag and a long stall causes no jump); the waist and the other arm stay where they were.
-Releasing (stop, e-stop, fault): the command holds where it is while the weight ramps 1 -> 0. Every
-period the weight changes by at most ``dt / weight_ramp_s`` and each joint command by at most
-``max_velocity_radps * max(2 dt, 50 ms)``: there is no jump. The final weight 0 goes out ``ZERO_WEIGHT_REPEATS``
-times, so one lost datagram cannot leave the robot at a small weight of ours. Plain Python; the
-driver owns the I/O and the lock.
+periods, so a hiccup builds up no lag and a long stall causes no jump); the waist and the other arm
+stay where they were. Releasing (stop, e-stop, fault): the command holds where it is while the
+weight ramps 1 -> 0. Every period the weight changes by at most ``dt / weight_ramp_s`` and each
+joint command by at most ``max_velocity_radps * max(2 dt, 50 ms)``: there is no jump. The final
+weight 0 goes out ``ZERO_WEIGHT_REPEATS`` times, so one lost datagram cannot leave the robot at a
+small weight of ours. Plain Python; the driver owns the I/O and the lock.
 """
 
 from __future__ import annotations
