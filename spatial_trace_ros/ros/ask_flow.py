@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import textwrap
 import threading
 from collections.abc import Callable
 
@@ -27,7 +28,7 @@ def _format_m(v: np.ndarray) -> str:
 def describe_verdict(verdict: SafetyVerdict) -> list[str]:
     lines = [f"safety verdict: {verdict.verdict}" + (f" ({', '.join(verdict.codes)})" if verdict.codes else "")]
     if verdict.detail:
-        lines += [f"  - {sentence}" for sentence in verdict.detail.split("; ")]
+        lines += textwrap.wrap(verdict.detail, width=100, initial_indent="  ", subsequent_indent="  ")
     return lines
 
 
