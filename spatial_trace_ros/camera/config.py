@@ -6,14 +6,15 @@ Topic names and frame ids follow realsense-ros (``/<camera_namespace>/<camera_na
 
 from __future__ import annotations
 
+import json
 from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from spatial_trace_ros.camera.filters import DepthFilterSettings
-from spatial_trace_ros.camera.pipeline_source import PipelineFrameSource
 from spatial_trace_ros.camera.profiles import ProfileRequest
 from spatial_trace_ros.camera.realsense import RealSenseSource, RecordingSource
+from spatial_trace_ros.camera.source import FrameSource, make_frame_source
 
 _RO = {"read_only": True}
 
@@ -21,9 +22,12 @@ _RO = {"read_only": True}
 class CameraNodeConfig(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    source: Literal["realsense", "replay"] = Field(
-        "realsense", description="where frames come from: a live RealSense camera or a recording file",
-        json_schema_extra=_RO)
+    source: Literal["realsense", "replay", "sim"] = Field(
+        "realsense", description="where frames come from: a live RealSense camera, a recording file, or the "
+        "MuJoCo simulation (sim_options_json)", json_schema_extra=_RO)
+    sim_options_json: str = Field(
+        "{}", description="sim: the simulated camera's and cell's options as a JSON object, e.g. "
+        "{\"robot\": \"ur5e\", \"scene_seed\": 0, \"fps\": 15} (docs/simulation.md)", json_schema_extra=_RO)
     serial_number: str = Field(
         "", description="serial number of the RealSense to open; empty = the first one found", json_schema_extra=_RO)
     color_profile: str = Field(
@@ -77,6 +81,17 @@ class CameraNodeConfig(BaseModel):
         ProfileRequest.parse(value)
         return value
 
+    @field_validator("sim_options_json")
+    @classmethod
+    def _json_object(cls, value: str) -> str:
+        try:
+            parsed = json.loads(value or "{}")
+        except json.JSONDecodeError as err:
+            raise ValueError(f"not JSON ({err}); write an object like {{\"scene_seed\": 0}}") from None
+        if not isinstance(parsed, dict):
+            raise ValueError("must be a JSON object ({...})")
+        return value or "{}"
+
     @field_validator("camera_namespace", "camera_name")
     @classmethod
     def _name_syntax(cls, value: str) -> str:
@@ -103,7 +118,9 @@ class CameraNodeConfig(BaseModel):
         parts = [p for p in (self.camera_namespace, self.camera_name) if p]
         return "/" + "/".join([*parts, suffix])
 
-    def make_source(self) -> PipelineFrameSource:
+    def make_source(self) -> FrameSource:
+        if self.source == "sim":
+            return make_frame_source("sim", **json.loads(self.sim_options_json))
         filters = DepthFilterSettings(self.spatial_filter, self.temporal_filter, self.hole_filling_filter,
                                       self.hole_filling_mode)
         common = dict(color_profile=self.color_profile, depth_profile=self.depth_profile, filters=filters,

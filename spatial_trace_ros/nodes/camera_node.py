@@ -4,6 +4,8 @@ Publishes ``/<ns>/<name>/color/image_raw`` (rgb8), ``.../color/camera_info``,
 ``.../aligned_depth_to_color/image_raw`` (16UC1, millimetres, in the color optical frame) and
 ``.../aligned_depth_to_color/camera_info``, plus a status on ``/diagnostics``. Frames are read and
 published on the capture thread (``camera.capture.CaptureLoop``); the executor only runs diagnostics.
+With the ``sim`` source the node also follows ``/joint_states``, so the rendered arm stands where the
+(simulated) controller's arm is.
 """
 
 from __future__ import annotations
@@ -13,7 +15,7 @@ from typing import Any
 
 from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus, KeyValue
 from rclpy.node import Node
-from sensor_msgs.msg import CameraInfo, Image
+from sensor_msgs.msg import CameraInfo, Image, JointState
 
 from spatial_trace_ros.camera.capture import CaptureLoop, summarize
 from spatial_trace_ros.camera.config import CameraNodeConfig
@@ -46,6 +48,8 @@ class CameraNode(Node):
             cfg.reconnect_backoff_max_s, on_state=self._log_state,
         )
         self.create_timer(cfg.diagnostics_period_s, self._publish_diagnostics)
+        if cfg.source == "sim":
+            self.create_subscription(JointState, "/joint_states", self._show_joints, STATE)
         self._capture.start()
 
     def _publish_frame(self, frame: RgbdFrame) -> None:
@@ -56,6 +60,9 @@ class CameraNode(Node):
         depth_mm = depth_to_millimetres(frame.depth, frame.depth_scale_m)
         self._depth_pub.publish(image_to_msg(depth_mm, "16UC1", stamp, frame_id))
         self._depth_info_pub.publish(info)
+
+    def _show_joints(self, msg: JointState) -> None:
+        self._source.show_joint_positions(dict(zip(msg.name, msg.position, strict=False)))
 
     def _log_state(self, state: str, detail: str) -> None:
         log = self.get_logger()
@@ -75,23 +82,23 @@ class CameraNode(Node):
             "state": status.state,
             "detail": status.detail,
             "source": cfg.source,
-            "device": src.device_name,
-            "serial_number": src.serial_number,
+            "device": getattr(src, "device_name", cfg.source),
+            "serial_number": getattr(src, "serial_number", ""),
             "rate_hz": f"{status.rate_hz:.2f}",
             "frames": str(status.frames),
             "drops": str(status.drops),
             "reconnects": str(status.reconnects),
             "stale_skipped": str(status.stale_skipped),
-            "unpaired_framesets": str(src.unpaired),
+            "unpaired_framesets": str(getattr(src, "unpaired", 0)),
             "since_last_frame_s": "" if status.since_last_frame_s is None else f"{status.since_last_frame_s:.3f}",
             "publish_ms": "" if status.handling_ms is None else f"{status.handling_ms:.2f}",
             "timestamp_source": cfg.timestamp_source,
-            "timestamp_domain": src.timestamp_domain,
-            "depth_filters": ",".join(src.filter_settings.names()),
+            "timestamp_domain": getattr(src, "timestamp_domain", ""),
+            "depth_filters": ",".join(src.filter_settings.names()) if hasattr(src, "filter_settings") else "",
         }
         diag = DiagnosticStatus(
             level=_LEVELS[level], name=f"{self.get_name()}: {cfg.camera_name}", message=message,
-            hardware_id=src.serial_number or cfg.recording_path,
+            hardware_id=getattr(src, "serial_number", "") or cfg.recording_path or cfg.source,
             values=[KeyValue(key=k, value=v) for k, v in values.items()],
         )
         msg = DiagnosticArray(status=[diag])

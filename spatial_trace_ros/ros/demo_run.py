@@ -5,9 +5,8 @@ a real model server), the planner and the controller with the sim driver. For ea
 demo publishes it, waits for the trace and the safety verdict, calls ``/controller_node/execute`` for
 accepted plans, and waits for the outcome, all through the public topics (``ros.stack_client``).
 It records every topic into an MCAP bag and writes the overlays, a 3D plot and a summary table.
-
-The controller drives its arm in its real-time worker process, so the demo mirrors ``/joint_states``
-into the camera's world: the rendered frames show the arm where it really is.
+The controller drives its arm in its real-time worker process; the sim camera follows
+``/joint_states`` (camera_node does that with the ``sim`` source), so the frames show the arm where it is.
 """
 
 from __future__ import annotations
@@ -76,11 +75,10 @@ class DemoResult:
 
 class DemoObserver:
     """The demo's own subscriptions: overlays and traces (to save and plot), TCP poses during a run (the
-    executed path), frame arrivals (is the camera up?), and the joint-state mirror into the render world."""
+    executed path), frame and joint-state arrivals (are the camera and the controller up?)."""
 
-    def __init__(self, node: Node, mirror: Callable[[dict[str, float]], None] | None) -> None:
+    def __init__(self, node: Node) -> None:
         self.overlays, self.traces = Inbox(), Inbox()
-        self._mirror = mirror
         self._lock = threading.Lock()
         self._capturing = False
         self._tcp: list[list[float]] = []
@@ -97,10 +95,8 @@ class DemoObserver:
     def _on_frame(self, _msg: CameraInfo) -> None:
         self.frames += 1
 
-    def _on_joints(self, msg: JointState) -> None:
+    def _on_joints(self, _msg: JointState) -> None:
         self.joint_states += 1
-        if self._mirror is not None:
-            self._mirror(dict(zip(msg.name, msg.position, strict=False)))
 
     def _on_tcp(self, msg: PoseStamped) -> None:
         with self._lock:
@@ -126,20 +122,6 @@ class DemoObserver:
 
     def wait_overlay(self, stamp_s: float, start: int, timeout_s: float) -> tuple[float, Image] | None:
         return self.overlays.wait(self._stamped(stamp_s), start, timeout_s)
-
-
-def _world_mirror(cfg: DemoConfig) -> Callable[[dict[str, float]], None]:
-    """Puts the camera's simulated arm where /joint_states says the controller's arm is."""
-    from spatial_trace_ros.sim.ur_arm import JOINT_NAMES
-    from spatial_trace_ros.sim.world import shared_world
-
-    world = shared_world(world_config(**cfg.world_options()))
-
-    def mirror(positions: dict[str, float]) -> None:
-        if all(name in positions for name in JOINT_NAMES):
-            world.set_joint_positions(np.array([positions[name] for name in JOINT_NAMES]))
-
-    return mirror
 
 
 def clear_previous_results(out_dir: Path) -> None:
@@ -192,7 +174,7 @@ class DemoRun:
         self.stack.start()
         operator = self.stack.helper_node("demo_operator")
         self.client = StackClient(operator)
-        self.observer = DemoObserver(operator, _world_mirror(cfg))
+        self.observer = DemoObserver(operator)
         if record:
             self.writer = McapBagWriter(cfg.out_dir / "recording")
             self.recorder = BagRecorder(self.stack.helper_node("demo_recorder"), self.writer)

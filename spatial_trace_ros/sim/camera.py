@@ -24,6 +24,7 @@ from spatial_trace_ros.geometry.camera_model import CameraIntrinsics, RgbdFrame
 from spatial_trace_ros.sim.config import split_options
 from spatial_trace_ros.sim.gl_backend import gl_failure_hint
 from spatial_trace_ros.sim.scene import OPTICAL_FRAME, sim_intrinsics
+from spatial_trace_ros.sim.ur_arm import JOINT_NAMES
 from spatial_trace_ros.sim.world import World, shared_world
 
 DEPTH_SCALE_M = 0.001
@@ -93,6 +94,16 @@ class SimFrameSource(FrameSource):
         import mujoco
 
         return mujoco.Renderer(world.model, self._intrinsics.height, self._intrinsics.width)
+
+    def show_joint_positions(self, positions: dict[str, float]) -> bool:
+        """Put the rendered arm at ``positions`` (joint name -> rad), e.g. from ``/joint_states`` when the
+        robot is simulated in another process (the controller's real-time worker). Ignored while a sim
+        driver in this process moves the arm, or when a joint is missing; returns whether it moved."""
+        world = self.world
+        if world.driven or not all(name in positions for name in JOINT_NAMES):
+            return False
+        world.set_joint_positions(np.array([positions[name] for name in JOINT_NAMES], float))
+        return True
 
     def read(self, timeout_s: float = 1.0) -> RgbdFrame:
         if self._executor is None:

@@ -123,6 +123,11 @@ class World:
                 return
             self._callback, self._callback_owner = callback, (owner if callback is not None else None)
 
+    @property
+    def driven(self) -> bool:
+        """Whether a simulated robot driver in this process is connected (and owns the arm's motion)."""
+        return self._callback is not None
+
     def step(self, duration_s: float) -> None:
         """Advance physics by ``duration_s`` (rounded to whole timesteps, at least one)."""
         n = max(1, round(duration_s / self.timestep_s))
