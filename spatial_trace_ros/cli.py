@@ -25,6 +25,7 @@ COMMANDS: dict[str, str] = {
     "parse": "spatial_trace_ros.commands.parse",
     "demo": "spatial_trace_ros.commands.demo",
     "ask": "spatial_trace_ros.commands.ask",
+    "extrinsics": "spatial_trace_ros.commands.extrinsics",
 }
 
 

@@ -108,6 +108,15 @@ def arc_plan(q_now: np.ndarray) -> Plan:
     return plan
 
 
+def distance_to_polyline(point: np.ndarray, path: np.ndarray) -> float:
+    """Distance from ``point`` to the polyline through the sampled TCP positions (a late sample leaves
+    a longer segment, not a hole)."""
+    a, b = path[:-1], path[1:]
+    ab = b - a
+    t = np.clip(np.einsum("ij,ij->i", point - a, ab) / np.maximum(np.einsum("ij,ij->i", ab, ab), 1e-18), 0.0, 1.0)
+    return float(np.min(np.linalg.norm(a + t[:, None] * ab - point, axis=1)))
+
+
 def guard() -> SetpointGuard:
     """The run-time guard with config/safety.g1.yaml; the speed allowance at its maximum, because the
     loop judges setpoint speed over the nominal period and a shared CI machine delays periods."""
@@ -132,7 +141,8 @@ def test_plan_on_fake_follows_waypoints(fake: FakeG1Process, driver: G1ArmDriver
         assert result.succeeded, result.reason
         path = result.tcp_positions_m
         for i, waypoint in enumerate(plan.positions):
-            assert np.min(np.linalg.norm(path - waypoint, axis=1)) < 0.005, f"run {run}: waypoint #{i} missed"
+            gap = distance_to_polyline(waypoint, path)
+            assert gap < 0.005, f"run {run}: waypoint #{i} missed by {gap * 1000:.1f} mm"
         assert path[-1] == pytest.approx(plan.positions[-1], abs=0.01)
         # The loop's stop at the end handed the arm back; the next run takes it over again.
         assert driver.wait_released(RAMP_S + 1.0)

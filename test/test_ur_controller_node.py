@@ -150,7 +150,12 @@ def test_dropped_connection_is_detected_and_reported(procs, ros_env, harness, tm
     assert op.call("execute").success
     final = op.wait_status(lambda s: s["state"] == "aborted", "the run to abort")
     assert "lost connection" in final["reason"]
-    op.wait_status(lambda s: "reconnect" in s["reason"] or "not connected" in s["reason"], "reconnect attempts")
+
+    def not_connected(msg: DiagnosticArray) -> bool:
+        return any(s.name == "spatial_trace/controller" and s.level == s.ERROR and "not connected" in s.message
+                   for s in msg.status)
+
+    harness.wait(lambda: any(not_connected(m) for m in op.diagnostics), 5.0, "a 'not connected' diagnostic")
     fake.wait_until(lambda s: s["watchdog_tripped"] and not s["moving"], 5.0, "the watchdog to stop the arm")
 
 

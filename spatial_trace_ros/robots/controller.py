@@ -254,8 +254,9 @@ class Controller:
         elif not event.executing and not self.executing and not event.state.connected and self.connected:
             self._log("error", "lost the connection to the robot; reconnecting")
             self._drop_worker("lost the connection to the robot")
-            self._set(reason=f"lost the connection to the robot; reconnecting every "
-                             f"{self.config.reconnect_interval_s:g} s")
+            if self._status.state in ("idle", "waiting_for_execute"):  # a run's outcome keeps its reason
+                self._set(reason=f"lost the connection to the robot; reconnecting every "
+                                 f"{self.config.reconnect_interval_s:g} s")
 
     def _on_result(self, result: ExecutionResult) -> None:
         self.last_result = result
@@ -268,7 +269,7 @@ class Controller:
         self._log("error", f"real-time worker failed: {reason}")
         if self.executing:
             self._set(state="aborted", reason=reason)
-        else:
+        elif self._status.state in ("idle", "waiting_for_execute"):
             self._set(reason=f"{reason}; reconnecting")
         self._drop_worker(reason)
 

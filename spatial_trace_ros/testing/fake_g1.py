@@ -159,9 +159,11 @@ class FakeG1:
     def run(self) -> None:
         """Dynamics and rt/lowstate at ``rate_hz`` until ``done`` is set."""
         period = 1.0 / self.rate_hz
-        next_s = last_status = time.perf_counter()
+        next_s = last_status = last_step = time.perf_counter()
         while not self.done.is_set():
-            self.step(period)
+            now = time.perf_counter()
+            self.step(min(max(now - last_step, 1e-4), 0.05))  # real time, so a starved fake does not fall behind
+            last_step = now
             if not self.silent.is_set():
                 self.publish()
             now = time.perf_counter()

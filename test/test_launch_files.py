@@ -1,0 +1,362 @@
+"""Every launch file is checked without a ROS install: parsed with xml.etree and expanded the way
+launch_ros would (args with their defaults and choices, includes, ``$(var)``/``$(find-pkg-share)``,
+parameter files, inline parameters YAML-parsed), for every combination of the choice arguments.
+
+Each node must be a console script of this package or a known external executable; each parameter
+must be one the node's pydantic config declares, with the ROS type the node declares it with, and
+the merged parameters must validate; files named by parameters must exist and load; the static TF
+of the camera must equal the calibration file the planner is given.
+"""
+
+from __future__ import annotations
+
+import ast
+import itertools
+import json
+import re
+import xml.etree.ElementTree as ET
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+import yaml
+from rcl_interfaces.msg import ParameterType
+
+from spatial_trace_ros.camera.config import CameraNodeConfig
+from spatial_trace_ros.geometry.calibration import load_calibration
+from spatial_trace_ros.planning.node_config import PlannerNodeConfig
+from spatial_trace_ros.planning.safety_config import load_safety_config
+from spatial_trace_ros.robots.controller_config import ControllerNodeConfig
+from spatial_trace_ros.ros.params import ros_parameter_type
+from spatial_trace_ros.trace.config import TraceStageConfig
+
+REPO = Path(__file__).resolve().parents[1]
+LAUNCH_DIR = REPO / "launch"
+LAUNCH_FILES = sorted(LAUNCH_DIR.glob("*.launch.xml"))
+PACKAGE = "spatial_trace_ros"
+NODE_CONFIGS = {
+    "camera_node": CameraNodeConfig,
+    "trace_node": TraceStageConfig,
+    "planner_node": PlannerNodeConfig,
+    "controller_node": ControllerNodeConfig,
+}
+# Executables of other packages the launch files start, and launch files of others they include.
+EXTERNAL_EXECUTABLES = {"tf2_ros": {"static_transform_publisher"}, "rviz2": {"rviz2"}}
+EXTERNAL_INCLUDES = {"realsense2_camera": {"launch/rs_launch.py"}}
+EXTERNAL_SHARE = Path("/external-share")
+SUBSTITUTION = re.compile(r"\$\(([a-z-]+) ([^()]*)\)")
+PYTHON_TYPES = {
+    ParameterType.PARAMETER_BOOL: bool, ParameterType.PARAMETER_INTEGER: int,
+    ParameterType.PARAMETER_DOUBLE: float, ParameterType.PARAMETER_STRING: str,
+}
+ARRAY_ITEM_TYPES = {
+    ParameterType.PARAMETER_BOOL_ARRAY: bool, ParameterType.PARAMETER_INTEGER_ARRAY: int,
+    ParameterType.PARAMETER_DOUBLE_ARRAY: float, ParameterType.PARAMETER_STRING_ARRAY: str,
+}
+
+
+def console_scripts() -> set[str]:
+    tree = ast.parse((REPO / "setup.py").read_text())
+    for node in ast.walk(tree):
+        if isinstance(node, ast.keyword) and node.arg == "entry_points":
+            scripts = ast.literal_eval(node.value)["console_scripts"]
+            return {spec.split("=")[0].strip() for spec in scripts}
+    raise AssertionError("setup.py has no entry_points")
+
+
+def substitute(text: str, values: dict[str, str]) -> str:
+    """Resolve ``$(var x)`` and ``$(find-pkg-share pkg)`` (this package's share is the repository)."""
+    def one(match: re.Match) -> str:
+        kind, argument = match.group(1), match.group(2).strip()
+        if kind == "var":
+            if argument not in values:
+                raise KeyError(f"$(var {argument}) has no value (no <arg> declares it)")
+            return values[argument]
+        if kind == "find-pkg-share":
+            return str(REPO if argument == PACKAGE else EXTERNAL_SHARE / argument)
+        raise AssertionError(f"unsupported substitution $({kind} ...) in a launch file")
+
+    while SUBSTITUTION.search(text):
+        text = SUBSTITUTION.sub(one, text)
+    return text
+
+
+def launch_yaml(value: str) -> Any:
+    """What launch_ros makes of a parameter value given as text (it YAML-parses it and refuses the rest)."""
+    parsed = yaml.safe_load(value)
+    if isinstance(parsed, list) and parsed and len({type(v) for v in parsed}) == 1:
+        return parsed
+    if isinstance(parsed, bool | int | float | str):
+        return parsed
+    raise TypeError(f"launch_ros refuses parameter value {value!r} (parsed as {parsed!r}); quote strings like "
+                    "'...' so they stay strings")
+
+
+@dataclass
+class NodeInstance:
+    package: str
+    executable: str
+    name: str
+    args: str
+    source: Path
+    parameter_files: list[Path] = field(default_factory=list)
+    parameters: dict[str, Any] = field(default_factory=dict)  # merged, files then inline, in order
+
+
+@dataclass
+class Expansion:
+    nodes: list[NodeInstance] = field(default_factory=list)
+    external_includes: list[tuple[str, str]] = field(default_factory=list)
+
+
+def declared_args(root: ET.Element) -> list[ET.Element]:
+    return [el for el in root if el.tag == "arg"]
+
+
+def arg_choices(arg: ET.Element) -> list[str]:
+    return [c.get("value") for c in arg.findall("choice")]
+
+
+def condition_holds(element: ET.Element, values: dict[str, str]) -> bool:
+    for attr, wanted in (("if", True), ("unless", False)):
+        if attr in element.attrib:
+            text = substitute(element.get(attr), values).strip().lower()
+            assert text in ("true", "false", "1", "0"), f"condition {attr}={text!r} is not a boolean"
+            if (text in ("true", "1")) != wanted:
+                return False
+    return True
+
+
+def parameter_file_section(path: Path, node_name: str) -> dict[str, Any]:
+    data = yaml.safe_load(path.read_text()) or {}
+    section: dict[str, Any] = {}
+    for key in ("/**", node_name, f"/{node_name}"):
+        section.update((data.get(key) or {}).get("ros__parameters", {}))
+    return section
+
+
+def expand(path: Path, given: dict[str, str], out: Expansion | None = None) -> Expansion:
+    """The nodes a launch file starts with these argument values (recursing into this package's includes)."""
+    out = out or Expansion()
+    root = ET.parse(path).getroot()
+    assert root.tag == "launch", f"{path.name}: the root element must be <launch>"
+    values: dict[str, str] = {}
+    for arg in declared_args(root):
+        name = arg.get("name")
+        if name in given:
+            value = given[name]
+        elif arg.get("default") is not None:
+            value = substitute(arg.get("default"), values)
+        else:
+            raise ValueError(f"{path.name}: required argument {name!r} was not given")
+        choices = arg_choices(arg)
+        if choices and value not in choices:
+            raise ValueError(f"{path.name}: argument {name}={value!r} is not one of {choices}")
+        values[name] = value
+    for element in root:
+        if not condition_holds(element, values):
+            continue
+        if element.tag == "include":
+            target = Path(substitute(element.get("file"), values))
+            passed = {a.get("name"): substitute(a.get("value"), values) for a in element.findall("arg")}
+            if EXTERNAL_SHARE in target.parents:
+                package = target.relative_to(EXTERNAL_SHARE).parts[0]
+                out.external_includes.append((package, str(target.relative_to(EXTERNAL_SHARE / package))))
+                continue
+            assert target.is_file(), f"{path.name} includes {target}, which does not exist"
+            expand(target, passed, out)
+        elif element.tag == "node":
+            node = NodeInstance(element.get("pkg"), element.get("exec"), element.get("name", ""),
+                                substitute(element.get("args", ""), values), path)
+            for param in element.findall("param"):
+                if param.get("from") is not None:
+                    file = Path(substitute(param.get("from"), values))
+                    assert file.is_file(), f"{path.name}: parameter file {file} does not exist"
+                    node.parameter_files.append(file)
+                    node.parameters.update(parameter_file_section(file, node.name))
+                else:
+                    node.parameters[param.get("name")] = launch_yaml(substitute(param.get("value"), values))
+            out.nodes.append(node)
+        else:
+            assert element.tag in ("arg", "set_env"), f"{path.name}: unexpected <{element.tag}>"
+    return out
+
+
+def choice_combinations(path: Path, fixed: dict[str, str] | None = None) -> list[dict[str, str]]:
+    """Every combination of the values of the arguments with choices (others keep their defaults)."""
+    args = [a for a in declared_args(ET.parse(path).getroot()) if arg_choices(a)]
+    names = [a.get("name") for a in args]
+    combos = [dict(zip(names, values, strict=True)) for values in itertools.product(*(arg_choices(a) for a in args))]
+    return [{**c, **(fixed or {})} for c in combos]
+
+
+def check_parameters(node: NodeInstance) -> None:
+    """Every parameter is declared by the node with this ROS type, and all of them validate together."""
+    model = NODE_CONFIGS[node.executable]
+    fields = model.model_fields
+    where = f"{node.source.name}: {node.executable}"
+    for name, value in node.parameters.items():
+        assert name in fields, f"{where} does not declare parameter {name!r} (declared: {sorted(fields)})"
+        ptype = ros_parameter_type(fields[name].annotation)
+        if ptype in PYTHON_TYPES:
+            wanted = PYTHON_TYPES[ptype]
+            ok = type(value) is wanted
+            assert ok, f"{where}: {name} = {value!r} is {type(value).__name__}, the node declares {wanted.__name__}"
+        else:
+            item = ARRAY_ITEM_TYPES[ptype]
+            assert isinstance(value, list) and all(type(v) is item for v in value), (
+                f"{where}: {name} = {value!r} must be a list of {item.__name__}")
+    model.model_validate(node.parameters)
+
+
+def test_there_are_launch_files_and_setup_installs_them() -> None:
+    names = {p.name for p in LAUNCH_FILES}
+    assert {"bringup.launch.xml", "sim.launch.xml", "g1.launch.xml"} <= names
+    assert not [p for p in LAUNCH_DIR.rglob("*") if p.is_dir()], "setup.py installs launch/*.launch.xml only"
+    assert 'glob("launch/*.launch.xml")' in (REPO / "setup.py").read_text()
+
+
+@pytest.mark.parametrize("path", LAUNCH_FILES, ids=lambda p: p.name)
+def test_every_var_has_an_arg(path: Path) -> None:
+    text = re.sub(r"<!--.*?-->", "", path.read_text(), flags=re.S)
+    used = set(re.findall(r"\$\(var ([A-Za-z0-9_]+)\)", text))
+    root = ET.fromstring(text)
+    declared = {a.get("name") for a in declared_args(root)}
+    assert used <= declared, f"{path.name}: $(var) without <arg>: {sorted(used - declared)}"
+    for arg in declared_args(root):
+        assert arg.get("description"), f"{path.name}: <arg {arg.get('name')}> has no description"
+        if arg_choices(arg) and arg.get("default") is not None:
+            assert arg.get("default") in arg_choices(arg), f"{path.name}: default of {arg.get('name')} is no choice"
+
+
+@pytest.mark.parametrize("path", LAUNCH_FILES, ids=lambda p: p.name)
+def test_nodes_exist_and_their_parameters_are_declared_and_valid(path: Path) -> None:
+    scripts = console_scripts()
+    required = {a.get("name"): "/data/desk.db3" for a in declared_args(ET.parse(path).getroot())
+                if a.get("default") is None}
+    for combo in choice_combinations(path, required):
+        if path.name == "bringup.launch.xml" and combo["camera"] == "sim" and combo["robot"].startswith("g1"):
+            with pytest.raises(ValueError, match="robot='g1"):
+                expand(path, combo)
+            continue
+        if combo.get("camera") == "replay":
+            combo = {**combo, "recording_path": "/data/desk.db3"}
+        expansion = expand(path, combo)
+        for node in expansion.nodes:
+            if node.package == PACKAGE:
+                assert node.executable in scripts, f"{path.name}: no console script {node.executable!r} in setup.py"
+                assert node.name == node.executable, "node names are those of docs/interfaces.md"
+                check_parameters(node)
+            else:
+                assert node.executable in EXTERNAL_EXECUTABLES.get(node.package, set()), (
+                    f"{path.name}: unknown executable {node.package}/{node.executable}")
+        for package, file in expansion.external_includes:
+            assert file in EXTERNAL_INCLUDES.get(package, set()), f"{path.name}: unknown include {package}/{file}"
+
+
+def _bringup_expansions() -> list[tuple[str, dict[str, str], Expansion]]:
+    cases = [("bringup.launch.xml", {}), ("bringup.launch.xml", {"robot": "ur5", "camera": "realsense_ros"}),
+             ("sim.launch.xml", {}), ("sim.launch.xml", {"robot": "ur5", "scene_seed": "7"}),
+             ("g1.launch.xml", {}), ("g1.launch.xml", {"arm": "right", "camera": "realsense_ros"})]
+    return [(name, given, expand(LAUNCH_DIR / name, given)) for name, given in cases]
+
+
+def _node(expansion: Expansion, executable: str) -> NodeInstance:
+    found = [n for n in expansion.nodes if n.executable == executable]
+    assert len(found) == 1, f"expected one {executable}, found {len(found)}"
+    return found[0]
+
+
+@pytest.mark.parametrize("case", _bringup_expansions(), ids=lambda c: f"{c[0]}{c[1]}")
+def test_stack_is_complete_and_consistent(case: tuple[str, dict[str, str], Expansion]) -> None:
+    name, given, expansion = case
+    camera = "realsense2_camera" in {p for p, _ in expansion.external_includes}
+    if not camera:
+        _node(expansion, "camera_node")
+    for executable in ("trace_node", "planner_node", "controller_node", "static_transform_publisher", "rviz2"):
+        _node(expansion, executable)
+    planner = _node(expansion, "planner_node").parameters
+    controller = _node(expansion, "controller_node").parameters
+    assert planner["robot"] == controller["robot"]
+    assert planner["safety_file"] == controller["safety_file"], "planner and controller must enforce the same limits"
+    load_safety_config(planner["safety_file"])
+    calibration = load_calibration(planner["calibration_file"])
+    # The static TF RViz shows is the calibration the planner uses.
+    tf_args = _node(expansion, "static_transform_publisher").args.split()
+    tf = dict(zip(tf_args[0::2], tf_args[1::2], strict=True))
+    assert tf["--frame-id"] == calibration.transform.parent
+    assert tf["--child-frame-id"] == calibration.transform.child
+    np.testing.assert_allclose([float(tf[f"--{k}"]) for k in "xyz"], calibration.transform.translation, atol=1e-6)
+    q = np.array([float(tf[f"--q{k}"]) for k in "xyzw"])
+    q_cal = calibration.transform.quaternion_xyzw
+    assert min(np.abs(q - q_cal).max(), np.abs(q + q_cal).max()) < 1e-6
+    rviz = _node(expansion, "rviz2").args.split()
+    assert Path(rviz[rviz.index("-d") + 1]).is_file()
+    if name == "sim.launch.xml":
+        _check_simulation_agrees(expansion, given)
+
+
+def _check_simulation_agrees(expansion: Expansion, given: dict[str, str]) -> None:
+    """The sim camera, the oracle and the sim driver simulate the same arm and scene."""
+    from spatial_trace_ros.sim.camera import SimCameraOptions
+    from spatial_trace_ros.sim.config import split_options
+    from spatial_trace_ros.sim.robot import SimDriverOptions
+    from spatial_trace_ros.sim.scene import calibration_dict, generate_scene
+
+    robot, seed = given.get("robot", "ur5e"), int(given.get("scene_seed", "0"))
+    camera_options = json.loads(_node(expansion, "camera_node").parameters["sim_options_json"])
+    camera_world, _ = split_options(camera_options, SimCameraOptions, "camera")
+    trace = TraceStageConfig.model_validate(_node(expansion, "trace_node").parameters)
+    assert trace.backend == "oracle"
+    oracle_world = split_options(trace.backend_options(), SimCameraOptions, "oracle")[0]
+    controller = ControllerNodeConfig.model_validate(_node(expansion, "controller_node").parameters)
+    assert controller.driver_name == "sim"
+    driver_world, _ = split_options({"robot": robot, **controller.driver_options()}, SimDriverOptions, "driver")
+    assert camera_world == oracle_world
+    assert (camera_world.robot, camera_world.scene_seed) == (robot, seed)
+    assert driver_world.robot == robot
+    planner = _node(expansion, "planner_node").parameters
+    assert load_calibration(planner["calibration_file"]).transform.parent == "base"
+    expected = calibration_dict(generate_scene(seed, 4, 2, "eye_to_hand", 640, 480))
+    cal = yaml.safe_load(Path(planner["calibration_file"]).read_text())
+    np.testing.assert_allclose(cal["translation_m"], expected["translation_m"], atol=1e-9)
+    np.testing.assert_allclose(cal["rotation"]["quaternion_xyzw"], expected["rotation"]["quaternion_xyzw"], atol=1e-9)
+
+
+def test_bringup_defaults_are_what_the_extrinsics_command_prints() -> None:
+    from spatial_trace_ros.commands.extrinsics import launch_arguments
+
+    defaults = {a.get("name"): a.get("default") for a in declared_args(ET.parse(LAUNCH_DIR / "bringup.launch.xml")
+                                                                         .getroot())}
+    printed = launch_arguments(REPO / "config" / "calibration.example.yaml")
+    assert Path(substitute(defaults["calibration_file"], {})) == Path(printed.pop("calibration_file"))
+    for name, value in printed.items():
+        if name.startswith("camera_") and name not in ("camera_parent_frame", "camera_frame"):
+            assert abs(float(defaults[name]) - float(value)) < 1e-6, name
+        else:
+            assert defaults[name] == value, name
+
+
+def test_expansion_catches_mistakes(tmp_path: Path) -> None:
+    """The checker itself fails on the mistakes it is there to catch."""
+    def launch(body: str) -> Path:
+        path = tmp_path / "x.launch.xml"
+        path.write_text(f"<launch>{body}</launch>")
+        return path
+
+    node = '<node pkg="spatial_trace_ros" exec="controller_node" name="controller_node">{}</node>'
+    with pytest.raises(KeyError, match="policy"):
+        expand(launch(node.format('<param name="control_policy" value="$(var policy)"/>')), {})
+    bad_name = expand(launch(node.format('<param name="robot_name" value="ur5"/>')), {}).nodes[0]
+    with pytest.raises(AssertionError, match="does not declare parameter 'robot_name'"):
+        check_parameters(bad_name)
+    int_for_double = expand(launch(node.format('<param name="gain" value="300"/>')), {}).nodes[0]
+    with pytest.raises(AssertionError, match="gain = 300 is int"):
+        check_parameters(int_for_double)
+    with pytest.raises(TypeError, match="refuses"):
+        expand(launch(node.format('<param name="robot_ip" value=""/>')), {})
+    bad_policy = expand(launch(node.format('<param name="control_policy" value="teleport"/>')), {}).nodes[0]
+    with pytest.raises(ValueError, match="teleport"):
+        check_parameters(bad_policy)
