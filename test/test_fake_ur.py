@@ -99,3 +99,9 @@ def test_dashboard_answers_what_ur_rtde_asks(procs) -> None:
     assert out["safety_stopped"] == "Safetystatus: PROTECTIVE_STOP"
     assert out["safety_after"] == "Safetystatus: NORMAL"
     assert fake.state()["safety"] == "NORMAL"
+
+
+def test_input_registers_held_by_one_client_are_in_use_for_another(procs) -> None:
+    fake = start_fake_ur(procs, "ur5")
+    out = run_probe(fake, "second_controller")
+    assert "already in use" in out["second_refused"] and out["first_running"]

@@ -158,7 +158,7 @@ class DemoRun:
         return choose_instructions(self.scene, self.model, self.safety, np.array(HOME_Q_RAD[self.cfg.robot]),
                                    short=self.cfg.short)
 
-    def start(self, record: bool) -> float:
+    def start(self, record: bool, log_level: str = "warn") -> float:
         """Start the stack (and the recorder) and wait until every stage is up; returns the seconds it took."""
         t0 = time.monotonic()
         cfg = self.cfg
@@ -170,7 +170,7 @@ class DemoRun:
         self.stack = InProcessStack({
             "camera_node": cfg.camera_parameters(), "trace_node": cfg.trace_parameters(),
             "planner_node": cfg.planner_parameters(), "controller_node": cfg.controller_parameters(),
-        })
+        }, log_level=log_level)
         self.stack.start()
         operator = self.stack.helper_node("demo_operator")
         self.client = StackClient(operator)
@@ -352,7 +352,7 @@ def serve(cfg: DemoConfig, progress: Progress, stop: threading.Event) -> None:
     """Keep the simulated stack up (for ``spatial-trace ask``, RViz, Foxglove) until ``stop`` is set."""
     run = DemoRun(cfg, progress)
     try:
-        run.start(record=False)
+        run.start(record=False, log_level="info")
         progress('serving; try: spatial-trace ask "pick up the ..." (objects: '
                  f"{', '.join(run.scene.names)}); Ctrl-C stops")
         stop.wait()

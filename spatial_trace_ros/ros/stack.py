@@ -31,7 +31,7 @@ class InProcessStack:
     """Start with ``start()``, stop with ``close()`` (also on errors; safe to call twice)."""
 
     def __init__(self, parameters: dict[str, dict[str, Any]], trace_model: TraceModel | None = None,
-                 threads: int = 8) -> None:
+                 threads: int = 8, log_level: str = "info") -> None:
         unknown = set(parameters) - set(STACK_ORDER)
         if unknown:
             raise ValueError(f"no node named {sorted(unknown)} in the stack; nodes: {', '.join(STACK_ORDER)}")
@@ -41,10 +41,11 @@ class InProcessStack:
         self.executor: MultiThreadedExecutor | None = None
         self.nodes: dict[str, Node] = {}
         self._threads = threads
+        self._log_level = log_level
         self._spin_thread: threading.Thread | None = None
 
     def start(self) -> None:
-        rclpy.init(context=self.context)
+        rclpy.init(args=["--ros-args", "--log-level", self._log_level], context=self.context)
         self.executor = MultiThreadedExecutor(num_threads=self._threads, context=self.context)
         try:
             for name in STACK_ORDER:

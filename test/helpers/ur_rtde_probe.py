@@ -133,7 +133,17 @@ def scenario_dashboard(host: str, c: Control, r: Receive) -> dict:
     return out
 
 
+def scenario_second_controller(host: str, c: Control, r: Receive) -> dict:
+    """A second RTDEControlInterface while the first holds the input registers."""
+    try:
+        rtde_control.RTDEControlInterface(host)
+    except RuntimeError as err:
+        return {"second_refused": str(err), "first_running": c.isProgramRunning()}
+    return {"second_refused": "", "first_running": c.isProgramRunning()}
+
+
 SCENARIOS = {
+    "second_controller": scenario_second_controller,
     "dashboard": scenario_dashboard,
     "motions": scenario_motions,
     "servo_until_fault": scenario_servo_until_fault,
