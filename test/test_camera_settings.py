@@ -123,7 +123,8 @@ def test_node_config_builds_a_recording_source_with_its_settings(tmp_path: Path)
 @pytest.mark.parametrize(("values", "problem"), [
     ({"source": "replay"}, "needs recording_path"),
     ({"color_profile": "1280*720"}, "is not WIDTHxHEIGHTxFPS"),
-    ({"source": "usb"}, "Input should be 'realsense' or 'replay'"),
+    ({"source": "usb"}, "Input should be 'realsense', 'replay' or 'sim'"),
+    ({"source": "sim", "sim_options_json": "[1, 2]"}, "must be a JSON object"),
     ({"read_timeout_s": 0.0}, "greater than or equal to 0.05"),
     ({"reconnect_backoff_initial_s": 2.0, "reconnect_backoff_max_s": 1.0}, "reconnect_backoff_max_s must be >="),
     ({"camera_name": "my camera"}, "letters, digits and underscores"),

@@ -100,7 +100,8 @@ def _read_bag(path: Path) -> tuple[Counter, dict[str, list]]:
     counts: Counter = Counter()
     decoded: dict[str, list] = defaultdict(list)
     keep = {"/spatial_trace/waypoints", "/spatial_trace/tcp_pose", "/spatial_trace/controller_status",
-            "/spatial_trace/safety", "/spatial_trace/instruction", "/spatial_trace/trace_status"}
+            "/spatial_trace/safety", "/spatial_trace/instruction", "/spatial_trace/trace_status",
+            "/camera/camera/color/image_raw"}
     with path.open("rb") as f:
         reader = make_reader(f, decoder_factories=[DecoderFactory()])
         header_profile = reader.get_header().profile
@@ -141,6 +142,12 @@ def test_mcap_bag_reads_back_with_every_topic(demo_run: tuple[Path, str]) -> Non
     for topic in ("/camera/camera/color/image_raw", "/camera/camera/aligned_depth_to_color/image_raw",
                   "/joint_states", "/spatial_trace/tcp_pose"):
         assert counts[topic] >= 10, f"{topic}: only {counts[topic]} messages"
+    # Nothing in the scene moves but the arm: the camera shows it where the controller took it.
+    images = decoded["/camera/camera/color/image_raw"]
+    first, last = (np.frombuffer(bytes(m.data), np.uint8).reshape(m.height, m.width, 3).astype(int)
+                   for _, m in (images[0], images[-1]))
+    assert images[0][1].encoding == "rgb8" and (images[0][1].width, images[0][1].height) == (640, 480)
+    assert np.mean(np.any(np.abs(first - last) > 30, axis=2)) > 0.01, "the rendered arm did not move"
     # The same counts in the rosbag2 metadata that `ros2 bag play` reads.
     meta = yaml.safe_load((bag / "metadata.yaml").read_text())["rosbag2_bagfile_information"]
     assert meta["storage_identifier"] == "mcap" and meta["relative_file_paths"] == ["recording_0.mcap"]

@@ -154,7 +154,9 @@ def test_planner_node_end_to_end(procs, ros_env, harness, tmp_path: Path) -> Non
     drawn = markers_by_ns(markers[-1])
     assert "fixture" in drawn["verdict"].text.replace("\n", " ")
     assert drawn["waypoints"].colors[0].r > 0.5 and "problems" in drawn
-    assert len(plans) == n_plans  # nothing new on /spatial_trace/plan
+    # The latched plan is replaced by an empty one, so no controller can run the previous plan.
+    harness.wait(lambda: len(plans) > n_plans, 10.0, "the plan withdrawal")
+    assert len(plans[-1].points) == 0 and len(plans) == n_plans + 1
 
     # 4. Parameters: invalid values are refused with a reason and the old value kept.
     result = set_param(harness, "spacing_m", ParameterValue(type=ParameterType.PARAMETER_DOUBLE, double_value=-1.0))

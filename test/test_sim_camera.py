@@ -165,6 +165,30 @@ def test_eye_in_hand_view_follows_the_arm() -> None:
     assert np.mean(np.abs(before.color.astype(int) - after.color.astype(int))) > 5
 
 
+def test_rendered_arm_follows_joint_states_unless_a_driver_here_moves_it() -> None:
+    """What camera_node does with /joint_states when the arm is simulated in another process."""
+    from spatial_trace_ros.robots.model import make_robot_model
+    from spatial_trace_ros.sim.robot import SimRobotDriver
+    from spatial_trace_ros.sim.ur_arm import JOINT_NAMES
+
+    world = World(WorldConfig(scene_seed=1, width=160, height=120))
+    target = world.joint_positions() + np.array([0.5, -0.2, 0.3, 0.0, 0.4, 0.0])
+    with SimFrameSource(world=world, stamp_clock="sim") as source:
+        before = source.read(timeout_s=10.0)
+        assert not source.show_joint_positions({"shoulder_pan_joint": 1.0})  # incomplete: ignored
+        assert source.show_joint_positions(dict(zip(JOINT_NAMES, target, strict=True)))
+        after = source.read(timeout_s=10.0)
+        np.testing.assert_allclose(world.joint_positions(), target, atol=1e-12)
+        assert np.mean(np.abs(before.color.astype(int) - after.color.astype(int))) > 1
+        driver = SimRobotDriver(make_robot_model("ur5e"), world=world, real_time=False)
+        driver.connect()
+        try:
+            assert not source.show_joint_positions(dict(zip(JOINT_NAMES, np.zeros(6), strict=True)))
+            np.testing.assert_allclose(world.joint_positions(), target, atol=1e-6)
+        finally:
+            driver.disconnect()
+
+
 def test_bad_options_are_refused_with_the_fix() -> None:
     with pytest.raises(ConfigError, match=r"unknown sim camera option.*available"):
         SimFrameSource(exposure=3)

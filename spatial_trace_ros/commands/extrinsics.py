@@ -8,6 +8,7 @@ two agree, in any rotation format the file uses, ready to paste after ``ros2 lau
 from __future__ import annotations
 
 import argparse
+import sys
 from pathlib import Path
 
 HELP = "print a calibration file's camera pose as bringup.launch.xml arguments (for the static TF)"
@@ -34,6 +35,6 @@ def run(args: argparse.Namespace) -> int:
     calibration = load_calibration(args.calibration)
     print(" ".join(f"{k}:={v}" for k, v in launch_arguments(args.calibration).items()))
     if calibration.mode == "eye_in_hand":
-        print(f"# eye-in-hand: the camera hangs off {calibration.transform.parent!r}; RViz places it once the "
-              "robot's own TF (robot_state_publisher) is running")
+        print(f"note: eye-in-hand: the camera hangs off {calibration.transform.parent!r}; RViz places it once "
+              "the robot's own TF (robot_state_publisher) is running", file=sys.stderr)
     return 0

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import numpy as np
-from scipy.signal import savgol_filter
 
 
 def _points(points: np.ndarray) -> np.ndarray:
@@ -61,6 +60,8 @@ def smooth(points: np.ndarray, window: int = 5, polyorder: int = 2) -> np.ndarra
     window = min(window, len(p) if len(p) % 2 == 1 else len(p) - 1)
     if window <= polyorder:
         return p.copy()
+    from scipy.signal import savgol_filter  # imported here: scipy.signal costs seconds at start-up
+
     out = savgol_filter(p, window, polyorder, axis=0, mode="interp")
     out[0], out[-1] = p[0], p[-1]
     return out

@@ -33,7 +33,7 @@ from spatial_trace_ros.robots.execution import ExecutionResult
 from spatial_trace_ros.robots.worker import StateEvent
 from spatial_trace_ros.ros.conversions import make_header, transform_to_pose
 from spatial_trace_ros.ros.params import ParameterBinding
-from spatial_trace_ros.ros.plan_msgs import joint_trajectory_to_plan
+from spatial_trace_ros.ros.plan_msgs import is_withdrawn, joint_trajectory_to_plan
 from spatial_trace_ros.ros.qos import COMMAND, LATCHED, STATE
 from spatial_trace_ros.ros.runner import run_node
 from spatial_trace_ros.ros.safety_msgs import safety_report_to_diagnostics
@@ -105,6 +105,9 @@ class ControllerNode(Node):
         self._controller.estop(bool(msg.data))
 
     def _on_plan(self, msg: JointTrajectory) -> None:
+        if is_withdrawn(msg):
+            self._controller.refuse_plan("the planner refused the latest trace (see /spatial_trace/safety)")
+            return
         try:
             plan = joint_trajectory_to_plan(msg, self._model)
         except ValueError as err:

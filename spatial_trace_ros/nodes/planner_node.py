@@ -43,7 +43,7 @@ from spatial_trace_ros.ros.conversions import (
 )
 from spatial_trace_ros.ros.markers import specs_to_marker_array
 from spatial_trace_ros.ros.params import ParameterBinding
-from spatial_trace_ros.ros.plan_msgs import plan_to_joint_trajectory
+from spatial_trace_ros.ros.plan_msgs import plan_to_joint_trajectory, withdrawn_plan
 from spatial_trace_ros.ros.qos import LATCHED, STATE
 from spatial_trace_ros.ros.runner import run_node
 from spatial_trace_ros.ros.safety_msgs import safety_report_to_diagnostics
@@ -208,6 +208,11 @@ class PlannerNode(Node):
             self._plan_pub.publish(plan_to_joint_trajectory(plan))
             tfs = [Transform(p, frame, self._model.tool_frame) for p in plan.poses]
             self._waypoints_pub.publish(transforms_to_pose_array(tfs, frame, plan.stamp_s))
+        else:
+            # The plan topic is latched: replace the previous plan with an empty one so that no
+            # controller (or one started later) can execute a plan older than this refusal.
+            self._plan_pub.publish(withdrawn_plan(self._model.joint_names, frame, plan_stamp))
+            self._waypoints_pub.publish(transforms_to_pose_array([], frame, plan_stamp))
         diag = safety_report_to_diagnostics(
             report, plan_stamp, plan.duration_s if plan is not None else 0.0, len(plan) if plan is not None else 0,
             "planner", stamp_s, hardware_id=self._model.name,

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from enum import Enum
+from functools import cached_property
 
 import numpy as np
 from scipy.spatial.transform import Rotation, Slerp
@@ -100,5 +101,9 @@ class Plan:
         t = float(np.clip(t_s, 0.0, self.duration_s))
         out = np.eye(4)
         out[:3, 3] = [np.interp(t, self.times_s, self.positions[:, k]) for k in range(3)]
-        out[:3, :3] = Slerp(self.times_s, Rotation.from_matrix(self.poses[:, :3, :3]))([t]).as_matrix()[0]
+        out[:3, :3] = self._slerp([t]).as_matrix()[0]
         return out
+
+    @cached_property
+    def _slerp(self) -> Slerp:
+        return Slerp(self.times_s, Rotation.from_matrix(self.poses[:, :3, :3]))

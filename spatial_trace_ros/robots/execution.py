@@ -223,6 +223,7 @@ class ExecutionLoop:
         stop_after: float | None = None
         t0 = time.perf_counter()
         try:
+            self.driver.prepare_motion()  # e.g. the G1 takes the arm over again after a release
             state = self.driver.read_state()
             self._preflight(plan, state)
             self.policy.start(plan, state)

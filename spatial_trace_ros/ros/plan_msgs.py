@@ -1,6 +1,7 @@
 """``Plan`` <-> trajectory_msgs/JointTrajectory, the plan's wire format on ``/spatial_trace/plan``.
 
-The header carries the base frame and the plan stamp (which identifies the plan); the poses are
+The header carries the base frame and the plan stamp (which identifies the plan). A trajectory
+without points withdraws the previous plan (the planner refused the latest trace). The poses are
 not sent (the receiver recomputes them with the same robot model's FK), so the two can never disagree.
 """
 
@@ -30,6 +31,18 @@ def plan_to_joint_trajectory(plan: Plan) -> JointTrajectory:
         point.time_from_start = _duration(float(t))
         msg.points.append(point)
     return msg
+
+
+def withdrawn_plan(joint_names: tuple[str, ...], frame_id: str, stamp_s: float) -> JointTrajectory:
+    """An empty trajectory: "the latest trace was refused, forget the previous plan"."""
+    msg = JointTrajectory()
+    msg.header = make_header(stamp_s, frame_id)
+    msg.joint_names = list(joint_names)
+    return msg
+
+
+def is_withdrawn(msg: JointTrajectory) -> bool:
+    return len(msg.points) == 0
 
 
 def joint_trajectory_to_plan(msg: JointTrajectory, model: RobotModel, plan_id: str = "") -> Plan:
