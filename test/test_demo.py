@@ -101,7 +101,7 @@ def _read_bag(path: Path) -> tuple[Counter, dict[str, list]]:
     decoded: dict[str, list] = defaultdict(list)
     keep = {"/spatial_trace/waypoints", "/spatial_trace/tcp_pose", "/spatial_trace/controller_status",
             "/spatial_trace/safety", "/spatial_trace/instruction", "/spatial_trace/trace_status",
-            "/camera/camera/color/image_raw"}
+            "/camera/camera/color/image_raw", "/spatial_trace/plan"}
     with path.open("rb") as f:
         reader = make_reader(f, decoder_factories=[DecoderFactory()])
         header_profile = reader.get_header().profile
@@ -130,9 +130,13 @@ def test_mcap_bag_reads_back_with_every_topic(demo_run: tuple[Path, str]) -> Non
     counts, decoded = _read_bag(bag / "recording_0.mcap")
     assert set(counts) >= EXPECTED_TOPICS, f"missing topics: {EXPECTED_TOPICS - set(counts)}"
     n, n_accepted = len(rows), sum(r["verdict"] in ("ACCEPT", "ADJUSTED") for r in rows)
+    assert n_accepted == 2
     assert [m.data for _, m in decoded["/spatial_trace/instruction"]] == [r["instruction"] for r in rows]
     assert counts["/spatial_trace/trace"] == n and counts["/spatial_trace/overlay"] == n
-    assert counts["/spatial_trace/plan"] == n_accepted and counts["/spatial_trace/waypoints"] == n_accepted
+    # Every verdict replaces the latched plan: an accepted one, or an empty one that withdraws the last.
+    plans_sent = [len(m.points) for _, m in decoded["/spatial_trace/plan"]]
+    assert [n > 0 for n in plans_sent] == [r["verdict"] in ("ACCEPT", "ADJUSTED") for r in rows]
+    assert [len(m.poses) for _, m in decoded["/spatial_trace/waypoints"]] == [r["n_waypoints"] for r in rows]
     verdicts = [{kv.key: kv.value for kv in m.status[0].values} for _, m in decoded["/spatial_trace/safety"]]
     assert [v["verdict"] for v in verdicts if v["source"] == "planner"] == [r["verdict"] for r in rows]
     finals = [json.loads(m.data) for _, m in decoded["/spatial_trace/trace_status"]]
@@ -156,7 +160,7 @@ def test_mcap_bag_reads_back_with_every_topic(demo_run: tuple[Path, str]) -> Non
     assert meta["message_count"] == sum(counts.values())
     # Tracking, measured from the recording itself: TCP poses during each run against that run's plan.
     plans = [(t, np.array([[p.position.x, p.position.y, p.position.z] for p in m.poses]))
-             for t, m in decoded["/spatial_trace/waypoints"]]
+             for t, m in decoded["/spatial_trace/waypoints"] if m.poses]
     statuses = decoded["/spatial_trace/controller_status"]
     done_times = [t for t, m in statuses if json.loads(m.data)["state"] == "succeeded"]
     tcp = [(t, [m.pose.position.x, m.pose.position.y, m.pose.position.z])
@@ -178,3 +182,36 @@ def test_bad_options_are_refused_in_words() -> None:
                                 text=True, timeout=120)
         assert result.returncode == 2, result
         assert expected in result.stderr and "Traceback" not in result.stderr, result.stderr
+
+
+@pytest.mark.parametrize("backend", ["oracle", "openai"])
+def test_demo_parameters_are_valid_node_parameters_describing_one_world(backend: str, tmp_path: Path) -> None:
+    """What the demo gives each node validates against the node's own config, and the camera, the
+    oracle and the driver are told the same simulated cell."""
+    from spatial_trace_ros.camera.config import CameraNodeConfig
+    from spatial_trace_ros.demo.config import DemoConfig
+    from spatial_trace_ros.planning.node_config import PlannerNodeConfig
+    from spatial_trace_ros.robots.controller_config import ControllerNodeConfig
+    from spatial_trace_ros.sim.camera import SimCameraOptions
+    from spatial_trace_ros.sim.config import split_options
+    from spatial_trace_ros.sim.robot import SimDriverOptions
+    from spatial_trace_ros.trace.config import TraceStageConfig
+
+    url = "" if backend == "oracle" else "http://127.0.0.1:9/v1"
+    cfg = DemoConfig(robot="ur5", seed=5, backend=backend, backend_url=url, backend_model="m", out_dir=tmp_path,
+                     policy="movel_path")
+    camera = CameraNodeConfig.model_validate(cfg.camera_parameters())
+    camera_world, camera_own = split_options(json.loads(camera.sim_options_json), SimCameraOptions, "camera")
+    assert camera.source == "sim" and camera_own.fps == cfg.camera_fps
+    trace = TraceStageConfig.model_validate(cfg.trace_parameters())
+    controller = ControllerNodeConfig.model_validate(cfg.controller_parameters())
+    driver_world, driver_own = split_options({"robot": "ur5", **controller.driver_options()}, SimDriverOptions, "d")
+    assert controller.driver_name == "sim" and controller.control_policy == "movel_path"
+    assert driver_own.period_s == cfg.control_period_s and driver_world == camera_world
+    assert (camera_world.robot, camera_world.scene_seed) == ("ur5", 5)
+    if backend == "oracle":
+        assert split_options(trace.backend_options(), SimCameraOptions, "oracle")[0] == camera_world
+    else:
+        assert trace.backend_options()["base_url"] == url and trace.backend_options()["model"] == "m"
+    planner = PlannerNodeConfig.model_validate(cfg.planner_parameters())
+    assert planner.robot == "ur5" and Path(planner.calibration_file) == (tmp_path / "calibration.yaml").resolve()

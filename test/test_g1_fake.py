@@ -21,11 +21,9 @@ pytest.importorskip("cyclonedds", reason="the G1 DDS layer is the optional [g1] 
 from cyclonedds.pub import DataWriter
 from cyclonedds.topic import Topic
 
+from helpers.g1_plans import MODEL, READY, READY_Q, REPO, arc_plan, distance_to_polyline, planner, trace_from_base
 from spatial_trace_ros.errors import RobotError, SafetyError
-from spatial_trace_ros.geometry.calibration import load_calibration
-from spatial_trace_ros.geometry.trace import Trace
 from spatial_trace_ros.planning.plan import Plan, Verdict
-from spatial_trace_ros.planning.planner import Planner, PlannerConfig
 from spatial_trace_ros.planning.safety import SetpointGuard
 from spatial_trace_ros.planning.safety_config import load_safety_config
 from spatial_trace_ros.policies.base import load_policy_class
@@ -35,18 +33,12 @@ from spatial_trace_ros.robots.g1 import idl
 from spatial_trace_ros.robots.g1.config import load_g1_config
 from spatial_trace_ros.robots.g1.crc import low_cmd_crc
 from spatial_trace_ros.robots.g1.driver import G1ArmDriver
-from spatial_trace_ros.robots.g1.kinematics import head_camera_extrinsic
 from spatial_trace_ros.robots.g1.motors import ARM_SDK_JOINTS, LEFT_ARM_JOINTS, MOTOR_SLOT
-from spatial_trace_ros.robots.model import make_robot_model
 from spatial_trace_ros.testing.fake_g1 import FakeG1Process
 from spatial_trace_ros.testing.processes import ProcessGroup, wait_for
 
 pytestmark = pytest.mark.timeout(60)
 
-REPO = Path(__file__).resolve().parents[1]
-MODEL = make_robot_model("g1_left_arm")
-READY = dict(zip(LEFT_ARM_JOINTS, (-0.6, 0.3, 0.0, -0.3, 0.0, 0.0, 0.0)))
-READY_Q = np.array(list(READY.values()))
 ARM = [ARM_SDK_JOINTS.index(n) for n in LEFT_ARM_JOINTS]
 RAMP_S = 0.5
 WEIGHT_STEP = 0.02 / RAMP_S  # per 50 Hz period
@@ -82,39 +74,6 @@ def driver(fake: FakeG1Process, domain_id: int) -> Iterator[G1ArmDriver]:
         yield d
     finally:
         d.disconnect()
-
-
-def planner() -> Planner:
-    return Planner(
-        MODEL, load_calibration(REPO / "config" / "calibration.g1_head.yaml"),
-        PlannerConfig(orientation_policy="keep_current", approach_offset_m=0.0, retreat_offset_m=0.0),
-        load_safety_config(REPO / "config" / "safety.g1.yaml"),
-    )
-
-
-def trace_from_base(points_base: np.ndarray) -> Trace:
-    """What the head camera would have seen: the points in its optical frame."""
-    cam = head_camera_extrinsic()
-    return Trace(cam.inverse().apply(points_base), cam.child, stamp_s=time.time())
-
-
-def arc_plan(q_now: np.ndarray) -> Plan:
-    """A 10 cm arc in front of the hand, planned by the real planner."""
-    start = MODEL.fk(q_now)[:3, 3]
-    s = np.linspace(0.0, 1.0, 12)
-    points = start + np.stack([0.05 * s, 0.08 * s, 0.04 * np.sin(np.pi * s)], axis=1)
-    plan, report = planner().plan(trace_from_base(points), q_now, now_s=time.time())
-    assert plan is not None, report.summary()
-    return plan
-
-
-def distance_to_polyline(point: np.ndarray, path: np.ndarray) -> float:
-    """Distance from ``point`` to the polyline through the sampled TCP positions (a late sample leaves
-    a longer segment, not a hole)."""
-    a, b = path[:-1], path[1:]
-    ab = b - a
-    t = np.clip(np.einsum("ij,ij->i", point - a, ab) / np.maximum(np.einsum("ij,ij->i", ab, ab), 1e-18), 0.0, 1.0)
-    return float(np.min(np.linalg.norm(a + t[:, None] * ab - point, axis=1)))
 
 
 def guard() -> SetpointGuard:

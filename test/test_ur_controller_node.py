@@ -10,59 +10,14 @@ import numpy as np
 import pytest
 import yaml
 from diagnostic_msgs.msg import DiagnosticArray
-from rcl_interfaces.msg import Parameter, ParameterType, ParameterValue
-from rcl_interfaces.srv import SetParameters
-from sensor_msgs.msg import JointState
-from std_msgs.msg import Bool, String
-from std_srvs.srv import Trigger
-from trajectory_msgs.msg import JointTrajectory
 
+from helpers.controller_operator import Operator
 from helpers.plans import offset_plan
 from spatial_trace_ros.robots.model import make_robot_model
-from spatial_trace_ros.ros.plan_msgs import plan_to_joint_trajectory
-from spatial_trace_ros.ros.qos import COMMAND, LATCHED, STATE
 from spatial_trace_ros.testing.fake_ur.client import FakeUrClient, start_fake_ur
 
 pytestmark = pytest.mark.integration
 MODEL = make_robot_model("ur5")
-NODE = "/controller_node"
-
-
-class Operator:
-    """The harness acting as operator: topics, services and parameters of the running node."""
-
-    def __init__(self, harness) -> None:
-        self.h = harness
-        self.statuses = harness.collect(String, "/spatial_trace/controller_status", LATCHED)
-        self.joint_states = harness.collect(JointState, "/joint_states", STATE)
-        self.diagnostics = harness.collect(DiagnosticArray, "/diagnostics", STATE)
-        self.plan_pub = harness.publisher(JointTrajectory, "/spatial_trace/plan", LATCHED)
-        self.estop_pub = harness.publisher(Bool, "/spatial_trace/estop", COMMAND)
-
-    def status(self) -> dict:
-        return json.loads(self.statuses[-1].data) if self.statuses else {}
-
-    def wait_status(self, predicate, what: str, timeout_s: float = 30.0) -> dict:
-        self.h.wait(lambda: self.statuses and predicate(self.status()), timeout_s, f"{what}; last {self.status()}")
-        return self.status()
-
-    def wait_connected(self) -> None:
-        self.wait_status(lambda s: s["reason"].startswith("connected"), "the node to connect", 60.0)
-
-    def send_plan(self, plan) -> None:
-        self.plan_pub.publish(plan_to_joint_trajectory(plan))
-
-    def call(self, service: str) -> Trigger.Response:
-        return self.h.call(Trigger, f"{NODE}/{service}", Trigger.Request())
-
-    def estop(self, engaged: bool) -> None:
-        self.h.wait_for_subscribers(self.estop_pub)
-        self.estop_pub.publish(Bool(data=engaged))
-
-    def set_param(self, name: str, value: str):
-        param = Parameter(name=name, value=ParameterValue(type=ParameterType.PARAMETER_STRING, string_value=value))
-        request = SetParameters.Request(parameters=[param])
-        return self.h.call(SetParameters, f"{NODE}/set_parameters", request).results[0]
 
 
 def start_node(procs, ros_env, tmp_path: Path, fake: FakeUrClient, **params) -> None:

@@ -79,6 +79,7 @@ class RobotDriver(ABC):
 
     period_s: float
     supports: frozenset[str]
+    prepare_timeout_s: float = 0.0  # longest ``prepare_motion`` may block [s]; the controller waits this long
 
     @abstractmethod
     def connect(self) -> None: ...

@@ -9,7 +9,9 @@ failed).
 
 Liveness both ways: the worker exits when the node's end of the pipes closes, and stops the arm
 first; the node kills a worker that stays silent for ``liveness_timeout_s`` (the robot-side watchdog,
-e.g. ur_rtde's RTDE watchdog, then stops the arm).
+e.g. ur_rtde's RTDE watchdog, then stops the arm). A run may start with a longer silence: the
+driver's ``prepare_motion`` (the G1 takes the arm over again with a seconds-long weight ramp) is
+allowed the driver's ``prepare_timeout_s``, announced in the ``started`` event.
 """
 
 from __future__ import annotations
@@ -129,7 +131,8 @@ class _Worker:
 
         loop = ExecutionLoop(driver, policy, self.guard, stop_signal=self.stop_signal, on_period=report,
                              goal_tolerance_m=cmd.goal_tolerance_m, start_tolerance_rad=cmd.start_tolerance_rad)
-        self.events.put(("started", {"plan_id": cmd.plan.plan_id, "policy": cmd.policy, "dry_run": cmd.dry_run}))
+        self.events.put(("started", {"plan_id": cmd.plan.plan_id, "policy": cmd.policy, "dry_run": cmd.dry_run,
+                                     "prepare_timeout_s": driver.prepare_timeout_s}))
         result = loop.run(cmd.plan)
         if cmd.dry_run:
             absorbed = driver.setpoints_absorbed if isinstance(driver, DryRunDriver) else 0
@@ -203,6 +206,7 @@ class RealtimeWorker:
         self._stop_lock = threading.Lock()
         self._stops_sent = 0
         self._last_event_s = 0.0
+        self._preparing_until_s = 0.0  # a run's prepare_motion may keep the worker silent until then
         self.ready_info: dict[str, Any] | None = None
         self.failure = ""
 
@@ -279,12 +283,16 @@ class RealtimeWorker:
         now = time.monotonic()
         if out:
             self._last_event_s = now
+        for event in out:
+            if isinstance(event, tuple) and event[0] == "started":
+                self._preparing_until_s = now + float(event[1].get("prepare_timeout_s", 0.0))
         if self.ready_info is not None and not self.failure:
+            silent_s = now - self._last_event_s
             if not self.alive:
                 self.failure = f"the real-time worker exited unexpectedly (code {self._process.exitcode})"
-            elif now - self._last_event_s > self.liveness_timeout_s:
+            elif silent_s > self.liveness_timeout_s and now > self._preparing_until_s:
                 self.kill()
-                self.failure = (f"the real-time loop stopped responding for {self.liveness_timeout_s:.1f} s and was "
+                self.failure = (f"the real-time loop stopped responding for {silent_s:.1f} s and was "
                                 "killed; the robot-side watchdog stops the arm")
             if self.failure:
                 out.append(("failed", {"reason": self.failure}))

@@ -321,7 +321,7 @@ class DemoRun:
         if self.writer is not None:
             result.bag_counts = {t.name: t.count for t in self.writer.topics.values()}
             result.files["bag"] = self.writer.folder
-        title = f"{cfg.robot}, scene {cfg.seed}: planned (dashed) vs executed (solid) TCP paths"
+        title = f"{cfg.robot}, scene {cfg.seed}: planned (dotted) vs executed (solid) TCP paths"
         result.files["plot"] = plot_paths(result.reports, self.safety, cfg.out_dir / "paths_3d.png", title)
         md, js = write_summary(result.reports, header, {"bag_message_counts": result.bag_counts}, cfg.out_dir)
         result.files["summary_md"], result.files["summary_json"] = md, js

@@ -137,7 +137,7 @@ class G1ArmDriver(RobotDriver):
         if phase is Phase.ENGAGED:
             return
         if phase is not Phase.RELEASED:
-            self.wait_released(self.config.weight_ramp_s + 1.0)
+            self.wait_released(self._release_timeout_s)
         self._mailbox.clear()
         sample = self._wait_for_lowstate()
         if self._thread is None or not self._thread.is_alive():
@@ -147,7 +147,7 @@ class G1ArmDriver(RobotDriver):
         with self._lock:
             self._fault = ""
             self._commander.engage(sample.q[self._sdk_slots])
-        deadline = time.monotonic() + self.config.weight_ramp_s * 1.5 + 1.0
+        deadline = time.monotonic() + self._engage_timeout_s
         while time.monotonic() < deadline:
             with self._lock:
                 phase, fault = self._commander.phase, self._fault
@@ -221,7 +221,7 @@ class G1ArmDriver(RobotDriver):
     def disconnect(self) -> None:
         """Release the arms (hold, ramp the weight down), stop the command thread and leave DDS."""
         self.stop()
-        self.wait_released(self.config.weight_ramp_s + 1.0)
+        self.wait_released(self._release_timeout_s)
         self._halt.set()
         for thread in (self._thread, self._reader_thread):
             if thread is not None:
@@ -229,6 +229,20 @@ class G1ArmDriver(RobotDriver):
         self._thread = self._reader_thread = None
         # Dropping the last references deletes the DDS entities (Cyclone keeps them weakly).
         self._reader = self._writer = self._participant = self._message = None
+
+    @property
+    def _release_timeout_s(self) -> float:
+        return self.config.weight_ramp_s + 1.0
+
+    @property
+    def _engage_timeout_s(self) -> float:
+        return self.config.weight_ramp_s * 1.5 + 1.0
+
+    @property
+    def prepare_timeout_s(self) -> float:
+        """The longest ``prepare_motion`` blocks: the last release finishing, the first rt/lowstate, the
+        ramp up. The controller allows its real-time loop this long without news before a run."""
+        return self._release_timeout_s + self.config.connect_timeout_s + self._engage_timeout_s
 
     def prepare_motion(self) -> None:
         """Take the arms over again if a stop or a fault released them (blocks for the weight ramp)."""
