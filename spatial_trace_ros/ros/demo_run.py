@@ -155,8 +155,11 @@ class DemoRun:
     def instructions(self) -> list[DemoInstruction]:
         if self.cfg.instructions:
             return [DemoInstruction(text) for text in self.cfg.instructions]
-        return choose_instructions(self.scene, self.model, self.safety, np.array(HOME_Q_RAD[self.cfg.robot]),
-                                   short=self.cfg.short)
+        chosen = choose_instructions(self.scene, self.model, self.safety, np.array(HOME_Q_RAD[self.cfg.robot]),
+                                     short=self.cfg.short)
+        if self.cfg.backend != "oracle":  # what a real model draws is its own business: nothing is expected
+            chosen = [DemoInstruction(item.text, why=item.why) for item in chosen]
+        return chosen
 
     def start(self, record: bool, log_level: str = "warn") -> float:
         """Start the stack (and the recorder) and wait until every stage is up; returns the seconds it took."""
@@ -191,7 +194,8 @@ class DemoRun:
         assert self.client is not None and self.observer is not None
         deadline = time.monotonic() + STARTUP_TIMEOUT_S
         self.client.wait_for_stack(STARTUP_TIMEOUT_S)
-        self._wait_until(lambda: self.observer.frames > 0, "no camera frame", deadline)
+        self._wait_until(lambda: self.observer.frames > 0, "no camera frame (see camera_node's messages above; "
+                         "if offscreen rendering fails, try MUJOCO_GL=osmesa)", deadline)
         self._wait_until(lambda: self.observer.joint_states > 0, "the controller did not connect to the arm",
                          deadline)
         if self.recorder is not None:
