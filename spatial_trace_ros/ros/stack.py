@@ -18,8 +18,6 @@ from rclpy.executors import MultiThreadedExecutor
 from rclpy.node import Node
 from rclpy.parameter import Parameter
 
-from spatial_trace_ros.trace.model import TraceModel
-
 STACK_ORDER = ("controller_node", "planner_node", "trace_node", "camera_node")  # the worker starts first
 
 
@@ -30,13 +28,11 @@ def parameter_overrides(values: dict[str, Any]) -> list[Parameter]:
 class InProcessStack:
     """Start with ``start()``, stop with ``close()`` (also on errors; safe to call twice)."""
 
-    def __init__(self, parameters: dict[str, dict[str, Any]], trace_model: TraceModel | None = None,
-                 threads: int = 8, log_level: str = "info") -> None:
+    def __init__(self, parameters: dict[str, dict[str, Any]], threads: int = 8, log_level: str = "info") -> None:
         unknown = set(parameters) - set(STACK_ORDER)
         if unknown:
             raise ValueError(f"no node named {sorted(unknown)} in the stack; nodes: {', '.join(STACK_ORDER)}")
         self.parameters = parameters
-        self.trace_model = trace_model
         self.context = Context()
         self.executor: MultiThreadedExecutor | None = None
         self.nodes: dict[str, Node] = {}
@@ -66,7 +62,7 @@ class InProcessStack:
         if name == "trace_node":
             from spatial_trace_ros.nodes.trace_node import TraceNode
 
-            return TraceNode(model=self.trace_model, **kwargs)
+            return TraceNode(**kwargs)
         if name == "planner_node":
             from spatial_trace_ros.nodes.planner_node import PlannerNode
 

@@ -110,7 +110,6 @@ class Request:
     """One instruction in flight and the marks that separate its messages from older ones."""
 
     instruction: str
-    sent_mono_s: float
     last_request_id: int
     marks: dict[str, int]
 
@@ -224,7 +223,7 @@ class StackClient:
     def send(self, instruction: str) -> Request:
         text = instruction.strip()
         previous = [item.get("request_id", -1) for _, item in self.inboxes["trace_status"].items]
-        request = Request(text, time.monotonic(), max(previous, default=-1),
+        request = Request(text, max(previous, default=-1),
                           {name: len(box) for name, box in self.inboxes.items()})
         self._instruction_pub.publish(String(data=text))
         return request
