@@ -17,11 +17,14 @@ os.environ["ROS_AUTOMATIC_DISCOVERY_RANGE"] = "LOCALHOST"
 os.environ["ROS_LOCALHOST_ONLY"] = "1"
 os.environ.setdefault("MUJOCO_GL", "egl")
 
+# rclpy must be loaded before pyrealsense2 in a process that uses both: the other order segfaults at
+# interpreter exit (measured with the Kilted wheels and pyrealsense2 2.59), which fails the run.
+import rclpy  # noqa: E402, F401
+
 from spatial_trace_ros.testing.processes import ProcessGroup, ros_test_env  # noqa: E402
 
 TEST_DIR = Path(__file__).resolve().parent
 REPO_ROOT = TEST_DIR.parent
-SHARED_DIR = REPO_ROOT.parent / "shared"
 
 
 @pytest.fixture(scope="session")
@@ -62,7 +65,5 @@ def harness() -> Iterator[object]:
 
 @pytest.fixture(scope="session")
 def reference_outputs_dir() -> Path:
-    path = SHARED_DIR / "reference" / "robotracer_outputs"
-    if not path.is_dir():
-        pytest.skip(f"reference outputs not found at {path}")
-    return path
+    """400 real model answers with ground truth (RoboTracer and Gemini, 2D and 3D), shipped in test/data."""
+    return TEST_DIR / "data" / "robotracer_outputs"

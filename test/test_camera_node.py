@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import itertools
 import shutil
+import subprocess
 import sys
 from collections.abc import Callable
 from pathlib import Path
@@ -203,3 +204,15 @@ def test_bad_parameter_stops_the_node_with_one_clear_line(procs, ros_env) -> Non
     out = node.output()
     assert "color_profile = 'fullhd'" in out and "is not WIDTHxHEIGHTxFPS" in out
     assert "Traceback" not in out
+
+
+def test_a_process_with_the_camera_node_and_pyrealsense2_exits_cleanly(ros_env) -> None:
+    """pyrealsense2 loaded before rclpy makes the process segfault at exit; the node module loads rclpy first."""
+    code = (
+        "import spatial_trace_ros.nodes.camera_node\n"
+        "import pyrealsense2, rclpy\n"
+        "from rclpy.node import Node\n"
+        "rclpy.init(); node = Node('exit_check'); node.destroy_node(); rclpy.shutdown()\n"
+    )
+    result = subprocess.run([sys.executable, "-c", code], env=ros_env, capture_output=True, timeout=120)
+    assert result.returncode == 0, result.stderr.decode()[-2000:]

@@ -1,5 +1,5 @@
 """The answer parser: conventions, the forms real answers take, every error it promises, the 400 real
-answers in shared/reference/robotracer_outputs, and a fuzz test (never a crash, only TraceParseError)."""
+answers in test/data/robotracer_outputs, and a fuzz test (never a crash, only TraceParseError)."""
 
 from __future__ import annotations
 
