@@ -24,7 +24,6 @@ import rclpy  # noqa: E402, F401
 from spatial_trace_ros.testing.processes import ProcessGroup, ros_test_env  # noqa: E402
 
 TEST_DIR = Path(__file__).resolve().parent
-REPO_ROOT = TEST_DIR.parent
 
 
 @pytest.fixture(scope="session")
