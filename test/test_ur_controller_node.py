@@ -30,7 +30,7 @@ def start_node(procs, ros_env, tmp_path: Path, fake: FakeUrClient, **params) -> 
 
 
 def _plan(fake: FakeUrClient, duration_s: float = 3.0):
-    return offset_plan(MODEL, np.array(fake.state()["q"]), [(0.08, 0.0, 0.0)], duration_s)
+    return offset_plan(MODEL, np.array(fake.state()["q"]), [(0.08, 0.0, 0.0)], duration_s, trapezoid=True)
 
 
 def test_execute_swap_refusals_and_estop_mid_path(procs, ros_env, harness, tmp_path: Path) -> None:

@@ -368,11 +368,11 @@ class SafetyFilter:
                               self.model.max_velocity_radps * m.joint_speed_fraction)
         return limits, out
 
-    def check_timing(self, plan: Plan) -> list[SafetyReason]:
+    def check_timing(self, plan: Plan, rel_tolerance: float = ROUNDOFF) -> list[SafetyReason]:
         """Speed and acceleration of a timed plan against the configured ceilings."""
         m, out = self.config.motion, []
         pos, t = plan.positions, plan.times_s
-        tol = 1.0 + ROUNDOFF
+        tol = 1.0 + rel_tolerance
         speed = np.linalg.norm(segment_velocities(pos, t), axis=1)
         if np.any(speed > m.max_tcp_speed_mps * tol):
             k = int(np.argmax(speed))
@@ -449,8 +449,10 @@ class SafetyFilter:
                     joints=plan.joints, poses=plan.poses, plan_id=plan.plan_id, stamp_s=plan.stamp_s,
                     report=report), report
 
-    def verify(self, plan: Plan) -> SafetyReport:
-        """Re-check a finished plan (e.g. one received over ROS): geometry, configuration and timing."""
+    def verify(self, plan: Plan, rel_tolerance: float = ROUNDOFF) -> SafetyReport:
+        """Re-check a finished plan (e.g. one received over ROS): geometry, configuration and timing.
+        ``rel_tolerance`` allows for the rounding of a plan that travelled as a message (nanosecond
+        stamps, poses recomputed from joints) on the speed and acceleration limits."""
         reasons, _ = self.check_waypoints(plan.poses, plan.joints)
         fk = self.model.fk_many(plan.joints)
         drift = np.abs(fk - plan.poses).max(axis=(1, 2))
@@ -459,7 +461,7 @@ class SafetyFilter:
             reasons.append(reason(SafetyCode.UNREACHABLE,
                                   f"waypoint #{i}'s pose does not match its joints ({drift[i]:.2g} off); the plan was "
                                   f"made for another robot than {self.model.name}", waypoint=i))
-        reasons += self.check_timing(plan)
+        reasons += self.check_timing(plan, rel_tolerance)
         # Adjustments were already applied when the plan was made; here only refusals count.
         return _ordered_report([r for r in reasons if SafetyCode(r.code).severity == "reject"])
 

@@ -18,12 +18,16 @@ from dataclasses import asdict, dataclass
 
 from spatial_trace_ros.errors import RobotError
 from spatial_trace_ros.planning.plan import Plan
+from spatial_trace_ros.planning.safety import SafetyFilter
 from spatial_trace_ros.robots.controller_config import ControllerNodeConfig
 from spatial_trace_ros.robots.execution import ExecutionResult
 from spatial_trace_ros.robots.model import make_robot_model
 from spatial_trace_ros.robots.worker import RealtimeWorker, StateEvent
 
 ESTOP_REASON = "e-stop engaged on /spatial_trace/estop"
+# A plan that travelled as a JointTrajectory is re-timed from nanosecond stamps and its poses are
+# recomputed from joints: allow that rounding (0.1 %) on speed and acceleration, nothing more.
+RECEIVED_PLAN_TOLERANCE = 1e-3
 
 
 @dataclass
@@ -55,6 +59,9 @@ class Controller:
         self.config = config
         self.model = make_robot_model(config.robot)
         self.safety = config.safety()
+        # A plan may come from any publisher on /spatial_trace/plan: it is checked again here, with
+        # this controller's own limits, before it can be executed.
+        self.plan_check = SafetyFilter(self.safety, self.model)
         self._log = log or (lambda level, text: None)
         self._lock = threading.RLock()
         self._closed = threading.Event()
@@ -145,9 +152,15 @@ class Controller:
 
     # -- operator requests -------------------------------------------------------------------------------
     def on_plan(self, plan: Plan) -> str:
+        report = self.plan_check.verify(plan, rel_tolerance=RECEIVED_PLAN_TOLERANCE)
         with self._lock:
             if self.executing:
                 return f"plan {plan.plan_id} ignored: plan {self._status.plan_stamp_s:.3f} is still executing"
+            if not report.allowed:
+                self.plan = None
+                self._set(state="idle", progress=0.0, reason=f"plan refused by the controller's safety check: "
+                          f"{report.summary()}")
+                return f"plan {plan.plan_id} refused: {report.summary()}"
             self.plan = plan
             self._set(state="waiting_for_execute", plan_stamp_s=plan.stamp_s, progress=0.0, tracking_error_m=None,
                       policy=self.config.control_policy,

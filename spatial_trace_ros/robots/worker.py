@@ -293,7 +293,7 @@ class RealtimeWorker:
             elif silent_s > self.liveness_timeout_s and now > self._preparing_until_s:
                 self.kill()
                 self.failure = (f"the real-time loop stopped responding for {silent_s:.1f} s and was "
-                                "killed; the robot-side watchdog stops the arm")
+                                "killed; no further commands are sent (on a UR the RTDE watchdog stops the arm)")
             if self.failure:
                 out.append(("failed", {"reason": self.failure}))
         return out
