@@ -41,6 +41,8 @@ OrientationPolicy = Literal["fixed", "keep_current", "follow_tangent"]
 # orientations are densified to it and a followed heading turns no faster, so that the wrist never
 # needs a joint step the safety filter would refuse (max_joint_step_rad defaults to 0.3).
 MAX_ROTATION_STEP_RAD = 0.1
+# Below this relative rotation [rad] _slerp takes the axis from the skew-symmetric part directly.
+SKEW_AXIS_MAX_ANGLE_RAD = 3.0
 
 
 class PlannerConfig(BaseModel):
@@ -298,11 +300,20 @@ class Planner:
 
 def _slerp(R0: np.ndarray, R1: np.ndarray, w: np.ndarray) -> np.ndarray:
     """Rotations (len(w), 3, 3) along the shortest arc from R0 (w = 0) to R1 (w = 1) (Rodrigues)."""
-    rotvec = Rotation.from_matrix(R0.T @ R1).as_rotvec()
-    angle = float(np.linalg.norm(rotvec))
+    rel = R0.T @ R1
+    # The axis from the skew part is exact to round-off while sin(angle) is well away from 0; close
+    # to a half turn it is not, and scipy's quaternion route takes over.
+    skew = np.array([rel[2, 1] - rel[1, 2], rel[0, 2] - rel[2, 0], rel[1, 0] - rel[0, 1]])
+    twice_sin = float(np.sqrt(skew @ skew))
+    angle = float(np.arctan2(twice_sin / 2.0, (rel[0, 0] + rel[1, 1] + rel[2, 2] - 1.0) / 2.0))
     if angle < 1e-12:
         return np.repeat(R0[None], len(w), axis=0)
-    kx, ky, kz = rotvec / angle
+    if angle < SKEW_AXIS_MAX_ANGLE_RAD:
+        kx, ky, kz = skew / twice_sin
+    else:
+        rotvec = Rotation.from_matrix(rel).as_rotvec()
+        angle = float(np.linalg.norm(rotvec))
+        kx, ky, kz = rotvec / angle
     K = np.array([[0.0, -kz, ky], [kz, 0.0, -kx], [-ky, kx, 0.0]])
     t = np.asarray(w, float)[:, None, None] * angle
     steps = np.eye(3) + np.sin(t) * K + (1.0 - np.cos(t)) * (K @ K)

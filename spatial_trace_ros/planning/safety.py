@@ -291,26 +291,10 @@ class SafetyFilter:
                               f"waypoints #{k} and #{k + 1} are {cart[k]:.3f} m apart (limit "
                               f"{cfg.motion.max_step_m:.3f} m); lower the planner's spacing_m",
                               waypoint=k, value=cart[k], limit=cfg.motion.max_step_m))
-        cond = model.condition_numbers(q)
-        sc = cfg.singularity
-        stop = cond >= sc.stop_condition
-        if np.any(stop):
-            i = int(idx[np.argmax(stop)])
-            out.append(reason(SafetyCode.SINGULARITY,
-                              f"{_count(stop)} are too close to a singularity (Jacobian condition number up to "
-                              f"{np.max(cond):.1f}, limit {sc.stop_condition:.0f}), first #{i}; keep the path away "
-                              "from full stretch, the base axis and wrist alignment",
-                              waypoint=i, value=float(np.max(cond)), limit=sc.stop_condition))
-        slow = (cond > sc.slow_down_condition) & ~stop
-        if np.any(slow):
-            frac = (cond[slow] - sc.slow_down_condition) / (sc.stop_condition - sc.slow_down_condition)
-            factors = np.maximum(sc.min_speed_scale, 1.0 - frac)
-            scale[idx[slow]] = factors
-            out.append(reason(SafetyCode.SINGULARITY_SLOWED,
-                              f"slowed to {factors.min():.0%} of the speed near a singularity at {_count(slow)} "
-                              f"(condition number up to {cond[slow].max():.1f}, slowing from "
-                              f"{sc.slow_down_condition:.0f})", waypoint=int(idx[np.argmax(slow)]),
-                              value=float(factors.min()), limit=1.0))
+        # A cheap exact certificate that every waypoint is below the slow-down threshold: then neither
+        # singularity check can fire and the eigenvalues are not needed.
+        if not model.condition_numbers_below(q, cfg.singularity.slow_down_condition):
+            out += self._singularity_reasons(q, idx, scale)
         if cfg.self_collision.enabled:
             gap, pair = volumes.self_collision_clearance(model, q)
             hit = gap < cfg.self_collision.margin_m
@@ -333,6 +317,31 @@ class SafetyFilter:
                                   "choose a higher target or another arm configuration",
                                   waypoint=int(idx[k]), value=lowest[k], limit=cfg.table.z_m))
         return out, scale
+
+    def _singularity_reasons(self, q: np.ndarray, idx: np.ndarray, scale: np.ndarray) -> list[SafetyReason]:
+        """Refusal at the stop condition number, slow-down (written into ``scale``) above the slow one."""
+        out: list[SafetyReason] = []
+        cond = self.model.condition_numbers(q)
+        sc = self.config.singularity
+        stop = cond >= sc.stop_condition
+        if np.any(stop):
+            i = int(idx[np.argmax(stop)])
+            out.append(reason(SafetyCode.SINGULARITY,
+                              f"{_count(stop)} are too close to a singularity (Jacobian condition number up to "
+                              f"{np.max(cond):.1f}, limit {sc.stop_condition:.0f}), first #{i}; keep the path away "
+                              "from full stretch, the base axis and wrist alignment",
+                              waypoint=i, value=float(np.max(cond)), limit=sc.stop_condition))
+        slow = (cond > sc.slow_down_condition) & ~stop
+        if np.any(slow):
+            frac = (cond[slow] - sc.slow_down_condition) / (sc.stop_condition - sc.slow_down_condition)
+            factors = np.maximum(sc.min_speed_scale, 1.0 - frac)
+            scale[idx[slow]] = factors
+            out.append(reason(SafetyCode.SINGULARITY_SLOWED,
+                              f"slowed to {factors.min():.0%} of the speed near a singularity at {_count(slow)} "
+                              f"(condition number up to {cond[slow].max():.1f}, slowing from "
+                              f"{sc.slow_down_condition:.0f})", waypoint=int(idx[np.argmax(slow)]),
+                              value=float(factors.min()), limit=1.0))
+        return out
 
     def _joint_limit_reasons(self, q: np.ndarray, idx: np.ndarray) -> list[SafetyReason]:
         model, margin = self.model, self.config.joint_limits.margin_rad

@@ -16,6 +16,9 @@ import numpy as np
 
 from spatial_trace_ros.errors import ConfigError, format_choices
 
+# Safety factor of the Cholesky certificate in ``RobotModel.condition_numbers_below``.
+CONDITION_CERTIFICATE_MARGIN = 1.25
+
 
 @dataclass(frozen=True)
 class Capsule:
@@ -67,9 +70,8 @@ class RobotModel(ABC):
         return bool(np.all(q >= self.lower_rad + margin_rad) and np.all(q <= self.upper_rad - margin_rad))
 
     def condition_number(self, q: np.ndarray) -> float:
-        """Jacobian condition number (the MoveIt Servo singularity measure)."""
-        s = np.linalg.svd(self.jacobian(q), compute_uv=False)
-        return float(s[0] / s[-1]) if s[-1] > 1e-12 else float("inf")
+        """Jacobian condition number (the MoveIt Servo singularity measure), as ``condition_numbers``."""
+        return float(self.condition_numbers(np.asarray(q, float)[None])[0])
 
     # -- batch forms used by the planner and safety filter; models may override them with vectorised
     # versions (the UR model does), these defaults loop over the single-configuration methods.
@@ -81,15 +83,43 @@ class RobotModel(ABC):
         """Geometric Jacobians (N, 6, dof) for joint rows (N, dof)."""
         return np.array([self.jacobian(q) for q in np.asarray(qs, float).reshape(-1, self.dof)])
 
+    def conditioning_jacobians(self, qs: np.ndarray) -> np.ndarray:
+        """The Jacobians (N, 6, dof) whose condition number measures closeness to a singularity. A
+        model may scale rows (e.g. linear rows by a characteristic length); ``condition_numbers`` and
+        ``condition_numbers_below`` both use this, so they always measure the same thing."""
+        return self.jacobian_many(qs)
+
     def condition_numbers(self, qs: np.ndarray) -> np.ndarray:
         """Jacobian condition numbers (N,) (inf at an exact singularity)."""
-        jac = self.jacobian_many(qs)
+        jac = self.conditioning_jacobians(qs)
         jt = np.swapaxes(jac, 1, 2)
         # Eigenvalues of the smaller Gram matrix are the squared singular values (cheaper than an SVD).
         eig = np.linalg.eigvalsh(jt @ jac if jac.shape[2] <= 6 else jac @ jt)
         lo, hi = eig[:, 0], eig[:, -1]
         singular = lo <= hi * 1e-14
         return np.where(singular, np.inf, np.sqrt(hi / np.where(singular, 1.0, lo)))
+
+    def condition_numbers_below(self, qs: np.ndarray, limit: float) -> bool:
+        """True when every row's Jacobian condition number is provably below ``limit``; False when that
+        is not certain (then ask ``condition_numbers``). Much cheaper than the eigenvalues: with
+        ``G = J^T J`` and ``lambda_max <= trace(G)``, a Cholesky factorisation of
+        ``G - CONDITION_CERTIFICATE_MARGIN * trace(G) / limit^2 * I`` exists only if
+        ``lambda_min > trace(G) / limit^2 >= lambda_max / limit^2``. The margin (25 %) dwarfs the
+        factorisation's round-off (about 1e-13 of the trace), so the answer True is never wrong."""
+        jac = self.conditioning_jacobians(qs)
+        if len(jac) == 0:
+            return True
+        gram = np.einsum("nki,nkj->nij", jac, jac) if jac.shape[2] <= 6 else np.einsum("nik,njk->nij", jac, jac)
+        if not np.all(np.isfinite(gram)):
+            return False
+        shift = CONDITION_CERTIFICATE_MARGIN * np.trace(gram, axis1=1, axis2=2) / (limit * limit)
+        size = gram.shape[1]
+        gram[:, np.arange(size), np.arange(size)] -= shift[:, None]
+        try:
+            np.linalg.cholesky(gram)
+        except np.linalg.LinAlgError:
+            return False
+        return True
 
     def ik_path(self, poses: np.ndarray, q_near: np.ndarray) -> np.ndarray:
         """Joint rows (N, dof) for a path of poses, each solved near the previous one so the arm does

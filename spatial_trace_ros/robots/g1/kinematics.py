@@ -195,16 +195,11 @@ class G1ArmModel(RobotModel):
     def jacobian(self, q: np.ndarray) -> np.ndarray:
         return self._jacobian_from(*self._chain(q))
 
-    def condition_number(self, q: np.ndarray) -> float:
-        """Condition number of the length-scaled Jacobian (see ``CHARACTERISTIC_LENGTH_M``)."""
-        return float(self.condition_numbers(np.asarray(q, dtype=float)[None])[0])
-
-    def condition_numbers(self, qs: np.ndarray) -> np.ndarray:
+    def conditioning_jacobians(self, qs: np.ndarray) -> np.ndarray:
+        """Jacobians with the linear rows divided by ``CHARACTERISTIC_LENGTH_M`` (unit-consistent)."""
         J = self.jacobian_many(qs)
         J[:, :3] /= CHARACTERISTIC_LENGTH_M
-        s = np.linalg.svd(J, compute_uv=False)
-        with np.errstate(divide="ignore"):
-            return np.where(s[:, -1] > 1e-12, s[:, 0] / np.maximum(s[:, -1], 1e-300), np.inf)
+        return J
 
     # -- inverse kinematics ------------------------------------------------------------------------
     def _pose_error(self, target: np.ndarray, current: np.ndarray) -> np.ndarray:
