@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from helpers.plans import HOME_Q, offset_plan
-from helpers.worker_runs import run_plan, start_worker
+from helpers.worker_runs import fake_ur_with_worker, run_plan, start_worker
 from spatial_trace_ros.errors import ConfigError
 from spatial_trace_ros.planning.plan import Plan
 from spatial_trace_ros.policies.base import available_policies, load_policy_class
@@ -20,7 +20,6 @@ from spatial_trace_ros.policies.tracking import PathTracker, PlanSampler
 from spatial_trace_ros.robots.driver import RobotState
 from spatial_trace_ros.robots.model import make_robot_model
 from spatial_trace_ros.testing.fake_ur.client import start_fake_ur
-from spatial_trace_ros.testing.processes import ProcessGroup
 
 MODEL = make_robot_model("ur5")
 CORNER_PATH = [(0.04, 0.0, 0.0), (0.04, 0.04, 0.0)]  # 8 cm with a right-angle corner
@@ -122,16 +121,8 @@ def test_installed_policies_and_unknown_names() -> None:
 # -- on a fake UR through the worker ---------------------------------------------------------------------
 @pytest.fixture(scope="module")
 def ur(tmp_path_factory: pytest.TempPathFactory):
-    group = ProcessGroup(tmp_path_factory.mktemp("procs"))
-    worker = None
-    try:
-        fake = start_fake_ur(group, "ur5")
-        worker = start_worker(fake, "ur5")
-        yield fake, worker
-    finally:
-        if worker is not None:
-            worker.close()
-        group.stop_all()
+    with fake_ur_with_worker(tmp_path_factory.mktemp("procs"), "ur5") as pair:
+        yield pair
 
 
 def _follow(fake, worker, policy: str) -> tuple[Plan, np.ndarray]:

@@ -10,11 +10,11 @@ import pytest
 import yaml
 
 from helpers.plans import offset_plan
-from helpers.worker_runs import POLICY_OPTIONS, run_plan, start_worker
+from helpers.worker_runs import POLICY_OPTIONS, fake_ur_with_worker, run_plan, start_worker
 from spatial_trace_ros.policies.tracking import PathTracker
 from spatial_trace_ros.robots.model import make_robot_model
 from spatial_trace_ros.testing.fake_ur.client import start_fake_ur
-from spatial_trace_ros.testing.processes import ProcessGroup, wait_for
+from spatial_trace_ros.testing.processes import wait_for
 
 pytestmark = pytest.mark.integration
 MODEL = make_robot_model("ur5")
@@ -44,16 +44,8 @@ def _at_rest(fake) -> dict:
 @pytest.fixture(scope="module")
 def ur(tmp_path_factory: pytest.TempPathFactory):
     """One fake and one worker for the tests that leave the robot usable."""
-    group = ProcessGroup(tmp_path_factory.mktemp("procs"))
-    worker = None
-    try:
-        fake = start_fake_ur(group, "ur5")
-        worker = start_worker(fake, "ur5")
-        yield fake, worker
-    finally:
-        if worker is not None:
-            worker.close()
-        group.stop_all()
+    with fake_ur_with_worker(tmp_path_factory.mktemp("procs"), "ur5") as pair:
+        yield pair
 
 
 def test_stop_request_mid_path_stops_the_arm_short_of_the_end(ur) -> None:

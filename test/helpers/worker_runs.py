@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
+import contextlib
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from pathlib import Path
 from typing import Any
 
 from spatial_trace_ros.planning.plan import Plan
 from spatial_trace_ros.robots.execution import ExecutionResult
 from spatial_trace_ros.robots.worker import RealtimeWorker, StateEvent, WorkerConfig
-from spatial_trace_ros.testing.fake_ur.client import FakeUrClient
+from spatial_trace_ros.testing.fake_ur.client import FakeUrClient, start_fake_ur
+from spatial_trace_ros.testing.processes import ProcessGroup
 
 # A loaded CI machine can stall a process for tens of milliseconds; 5 Hz keeps the watchdog meaningful
 # without tripping on that.
@@ -50,3 +53,18 @@ def run_plan(worker: RealtimeWorker, plan: Plan, policy: str, *, dry_run: bool =
                 raise AssertionError(f"worker failed: {event[1]['reason']}")
         time.sleep(0.01)
     raise TimeoutError(f"no result for {policy} within {timeout_s} s")
+
+
+@contextlib.contextmanager
+def fake_ur_with_worker(log_dir: Path, robot: str) -> Iterator[tuple[FakeUrClient, RealtimeWorker]]:
+    """A fake UR controller process and a connected real-time worker; both stopped on exit."""
+    group = ProcessGroup(log_dir)
+    worker = None
+    try:
+        fake = start_fake_ur(group, robot)
+        worker = start_worker(fake, robot)
+        yield fake, worker
+    finally:
+        if worker is not None:
+            worker.close()
+        group.stop_all()
