@@ -7,13 +7,13 @@ recording and the simulator feed the rest of the stack identically.
 
 from __future__ import annotations
 
-import importlib
 from abc import ABC, abstractmethod
 from dataclasses import dataclass
 from typing import Any
 
-from spatial_trace_ros.errors import CameraError, format_choices
+from spatial_trace_ros.errors import CameraError
 from spatial_trace_ros.geometry.camera_model import CameraIntrinsics, RgbdFrame
+from spatial_trace_ros.registry import load_registered
 
 
 class EndOfRecordingError(CameraError):
@@ -73,7 +73,4 @@ SOURCES: dict[str, str] = {
 
 def make_frame_source(name: str, **options: Any) -> FrameSource:
     """Build the source registered under ``name``; unknown names are answered with the known ones."""
-    if name not in SOURCES:
-        raise CameraError(format_choices("camera source", name, list(SOURCES)))
-    module_name, _, attr = SOURCES[name].partition(":")
-    return getattr(importlib.import_module(module_name), attr)(**options)
+    return load_registered(SOURCES, name, "camera source", CameraError)(**options)

@@ -7,14 +7,14 @@ command kinds it supports; a policy that needs one the driver lacks is refused b
 
 from __future__ import annotations
 
-import importlib
 from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
 import numpy as np
 
-from spatial_trace_ros.errors import ConfigError, format_choices
+from spatial_trace_ros.errors import ConfigError
+from spatial_trace_ros.registry import load_registered
 
 CommandKind = Literal["servo_pose", "servo_joints", "speed_tcp", "move_path"]
 
@@ -147,7 +147,4 @@ DEFAULT_DRIVER: dict[str, str] = {
 
 def driver_factory(name: str) -> Any:
     """The driver class registered under ``name``; unknown names are answered with the known ones."""
-    if name not in DRIVERS:
-        raise ConfigError(format_choices("robot driver", name, list(DRIVERS)))
-    module_name, _, attr = DRIVERS[name].partition(":")
-    return getattr(importlib.import_module(module_name), attr)
+    return load_registered(DRIVERS, name, "robot driver")

@@ -8,13 +8,12 @@ RTDE poses use, i.e. ``base_link`` rotated by pi about z).
 
 from __future__ import annotations
 
-import importlib
 from abc import ABC, abstractmethod
 from dataclasses import dataclass
 
 import numpy as np
 
-from spatial_trace_ros.errors import ConfigError, format_choices
+from spatial_trace_ros.registry import load_registered
 
 # Safety factor of the Cholesky certificate in ``RobotModel.condition_numbers_below``.
 CONDITION_CERTIFICATE_MARGIN = 1.25
@@ -156,7 +155,4 @@ ROBOT_MODELS: dict[str, str] = {
 
 def make_robot_model(name: str) -> RobotModel:
     """The model registered under ``name``; unknown names are answered with the known ones."""
-    if name not in ROBOT_MODELS:
-        raise ConfigError(format_choices("robot", name, list(ROBOT_MODELS)))
-    module_name, _, attr = ROBOT_MODELS[name].partition(":")
-    return getattr(importlib.import_module(module_name), attr)()
+    return load_registered(ROBOT_MODELS, name, "robot")()

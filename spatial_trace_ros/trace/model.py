@@ -7,15 +7,14 @@ answers. Parsing, deprojection and consensus happen downstream, identically for 
 
 from __future__ import annotations
 
-import importlib
 from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
 
-from spatial_trace_ros.errors import ConfigError, format_choices
 from spatial_trace_ros.geometry.camera_model import RgbdFrame
+from spatial_trace_ros.registry import load_registered
 
 
 @dataclass(frozen=True)
@@ -71,7 +70,4 @@ BACKENDS: dict[str, str] = {
 
 def make_trace_model(name: str, **options: Any) -> TraceModel:
     """Build the backend registered under ``name``; unknown names are answered with the known ones."""
-    if name not in BACKENDS:
-        raise ConfigError(format_choices("trace backend", name, list(BACKENDS)))
-    module_name, _, attr = BACKENDS[name].partition(":")
-    return getattr(importlib.import_module(module_name), attr)(**options)
+    return load_registered(BACKENDS, name, "trace backend")(**options)

@@ -8,7 +8,6 @@ request at a time. Backends are built once per process and used from a single wo
 from __future__ import annotations
 
 import hashlib
-import importlib
 import logging
 from abc import ABC, abstractmethod
 from collections.abc import Callable
@@ -17,7 +16,8 @@ from pathlib import Path
 
 import numpy as np
 
-from spatial_trace_ros.errors import ConfigError, ModelError, format_choices
+from spatial_trace_ros.errors import ConfigError, ModelError
+from spatial_trace_ros.registry import load_registered
 from spatial_trace_ros.server.settings import ServerSettings
 
 log = logging.getLogger(__name__)
@@ -112,10 +112,7 @@ Backend = TensorBackend | TextBackend
 
 def load_backend(settings: ServerSettings) -> Backend:
     """Build the backend named in ``settings`` (loads the model; raises ConfigError / ModelError)."""
-    if settings.backend not in BACKENDS:
-        raise ConfigError(format_choices("server backend", settings.backend, list(BACKENDS)))
-    module_name, _, attr = BACKENDS[settings.backend].partition(":")
-    return getattr(importlib.import_module(module_name), attr)(settings)
+    return load_registered(BACKENDS, settings.backend, "server backend")(settings)
 
 
 def model_identity(settings: ServerSettings) -> ModelIdentity:
