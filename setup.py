@@ -10,12 +10,13 @@ setup(
     name=PACKAGE,
     version="0.1.0",
     packages=find_packages(include=[PACKAGE, f"{PACKAGE}.*"]),
-    package_data={PACKAGE: ["sim/assets/*", "server/*.json"]},
+    package_data={PACKAGE: ["sim/assets/*", "server/*.json", "ros/*.xml"]},
     data_files=[
         ("share/ament_index/resource_index/packages", [f"resource/{PACKAGE}"]),
         (f"share/{PACKAGE}", ["package.xml"]),
         (f"share/{PACKAGE}/launch", glob("launch/*.launch.xml")),
-        (f"share/{PACKAGE}/config", glob("config/*.yaml")),
+        # The Fast DDS profile also goes to share/ for launch files that start other packages' nodes.
+        (f"share/{PACKAGE}/config", [*glob("config/*.yaml"), f"{PACKAGE}/ros/fastdds_large_messages.xml"]),
         (f"share/{PACKAGE}/config/rviz", glob("config/rviz/*.rviz")),
     ],
     install_requires=["setuptools"],

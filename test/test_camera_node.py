@@ -15,6 +15,7 @@ import numpy as np
 import pyrealsense2 as rs
 import pytest
 from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus
+from rclpy.qos import QoSProfile, ReliabilityPolicy
 from sensor_msgs.msg import CameraInfo, Image
 
 from spatial_trace_ros.ros.conversions import msg_to_image, stamp_to_seconds
@@ -31,8 +32,9 @@ from spatial_trace_ros.testing.realsense_recording import (
 pytestmark = pytest.mark.integration
 
 # 6 fps (a profile D400 cameras offer): the in-process test subscriber is Python on a shared, loaded
-# machine; at 30 fps it would see only a few of the frames. Publish rate is bench/bench_camera.py's job.
+# machine. Publish rate and latency at 30 fps are bench/bench_camera.py's job.
 SPEC = SyntheticRecordingSpec(fps=6, n_frames=20)
+RECORDER = QoSProfile(depth=10, reliability=ReliabilityPolicy.RELIABLE)
 PREFIX = "/camera/camera"
 FRAME_ID = "camera_color_optical_frame"
 
@@ -91,8 +93,10 @@ def put_in_place(recording: Path, target: Path) -> None:
 
 def test_node_publishes_the_recording_as_realsense_ros_would(procs, ros_env, harness, recording,
                                                             tmp_path) -> None:
-    colors = harness.collect(Image, f"{PREFIX}/color/image_raw", SENSOR_RELIABLE)
-    depths = harness.collect(Image, f"{PREFIX}/aligned_depth_to_color/image_raw", SENSOR_RELIABLE)
+    # Subscribed as a recorder would (a queue deep enough to ride out a stall of this busy test process),
+    # so a missing frame is the node's or the transport's fault.
+    colors = harness.collect(Image, f"{PREFIX}/color/image_raw", RECORDER)
+    depths = harness.collect(Image, f"{PREFIX}/aligned_depth_to_color/image_raw", RECORDER)
     color_infos = harness.collect(CameraInfo, f"{PREFIX}/color/camera_info", SENSOR_RELIABLE)
     depth_infos = harness.collect(CameraInfo, f"{PREFIX}/aligned_depth_to_color/camera_info", SENSOR_RELIABLE)
     diagnostics = harness.collect(DiagnosticArray, "/diagnostics", STATE)
@@ -110,10 +114,14 @@ def test_node_publishes_the_recording_as_realsense_ros_would(procs, ros_env, har
     # first); the node never invents one.
     assert SPEC.n_frames // 2 <= published and published + drops <= SPEC.n_frames
     stamps = [stamp_to_seconds(m.header.stamp) for m in colors]
-    assert len(stamps) >= SPEC.n_frames // 2, "frames reach a subscriber in another process"
+    # At 6 fps a reliable subscriber in another process gets every frame published (a color image lost
+    # between processes is the Fast DDS shared-memory segment bug that ros/dds.py fixes).
+    depth_stamps = [stamp_to_seconds(m.header.stamp) for m in depths]
+    assert len(stamps) >= published - 2, (
+        f"every color frame reaches a subscriber in another process: color {stamps}, depth {depth_stamps}")
     assert all(b > a for a, b in itertools.pairwise(stamps)), "no frame twice, none out of order"
     depth_by_stamp = {stamp_to_seconds(m.header.stamp): m for m in depths}
-    assert len(depth_by_stamp.keys() & set(stamps)) >= 3
+    assert len(depth_by_stamp.keys() & set(stamps)) >= published - 3, "color and depth arrive as pairs"
     expected_mm = np.nan_to_num(expected_depth_m(SPEC) * 1000.0)
     for msg, stamp in zip(colors, stamps, strict=True):
         assert (msg.encoding, msg.header.frame_id, msg.width, msg.height) == ("rgb8", FRAME_ID, 640, 480)

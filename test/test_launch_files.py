@@ -14,6 +14,7 @@ import ast
 import itertools
 import json
 import re
+import runpy
 import xml.etree.ElementTree as ET
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -29,6 +30,7 @@ from spatial_trace_ros.geometry.calibration import load_calibration
 from spatial_trace_ros.planning.node_config import PlannerNodeConfig
 from spatial_trace_ros.planning.safety_config import load_safety_config
 from spatial_trace_ros.robots.controller_config import ControllerNodeConfig
+from spatial_trace_ros.ros.dds import large_message_profile
 from spatial_trace_ros.ros.params import ros_parameter_type
 from spatial_trace_ros.trace.config import TraceStageConfig
 
@@ -109,6 +111,7 @@ class NodeInstance:
 class Expansion:
     nodes: list[NodeInstance] = field(default_factory=list)
     external_includes: list[tuple[str, str]] = field(default_factory=list)
+    environment: dict[str, str] = field(default_factory=dict)
 
 
 def declared_args(root: ET.Element) -> list[ET.Element]:
@@ -179,8 +182,10 @@ def expand(path: Path, given: dict[str, str], out: Expansion | None = None) -> E
                 else:
                     node.parameters[param.get("name")] = launch_yaml(substitute(param.get("value"), values))
             out.nodes.append(node)
+        elif element.tag == "set_env":
+            out.environment[element.get("name")] = substitute(element.get("value"), values)
         else:
-            assert element.tag in ("arg", "set_env"), f"{path.name}: unexpected <{element.tag}>"
+            assert element.tag == "arg", f"{path.name}: unexpected <{element.tag}>"
     return out
 
 
@@ -209,6 +214,29 @@ def check_parameters(node: NodeInstance) -> None:
             assert isinstance(value, list) and all(type(v) is item for v in value), (
                 f"{where}: {name} = {value!r} must be a list of {item.__name__}")
     model.model_validate(node.parameters)
+
+
+def installed_share_files(monkeypatch: pytest.MonkeyPatch) -> dict[str, Path]:
+    """Path under share/spatial_trace_ros -> source file, from the data_files setup.py gives setuptools."""
+    import setuptools
+
+    given: dict[str, Any] = {}
+    monkeypatch.setattr(setuptools, "setup", lambda **kwargs: given.update(kwargs))
+    monkeypatch.chdir(REPO)
+    runpy.run_path(str(REPO / "setup.py"))
+    share = Path("share") / PACKAGE
+    return {(Path(target) / Path(source).name).relative_to(share).as_posix(): REPO / source
+            for target, sources in given["data_files"] if Path(target).is_relative_to(share)
+            for source in sources}
+
+
+def test_realsense_ros_driver_gets_the_packaged_fast_dds_profile(monkeypatch: pytest.MonkeyPatch) -> None:
+    environment = expand(LAUNCH_DIR / "camera_realsense_ros.launch.xml", {}).environment
+    profile = Path(environment["FASTDDS_DEFAULT_PROFILES_FILE"])
+    assert environment["FASTRTPS_DEFAULT_PROFILES_FILE"] == str(profile), "Fast DDS 2 reads the old name"
+    installed = installed_share_files(monkeypatch)
+    assert installed.get(profile.relative_to(REPO).as_posix()) == large_message_profile(), (
+        f"{profile} is not the profile setup.py installs from spatial_trace_ros/ros/")
 
 
 def test_there_are_launch_files_and_setup_installs_them() -> None:

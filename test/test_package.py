@@ -85,3 +85,17 @@ def test_core_modules_do_not_import_rclpy() -> None:
                 names = [node.module]
             offenders += [f"{rel}: {n}" for n in names if n.split(".")[0] in ros_modules]
     assert not offenders, f"core modules import ROS: {offenders}"
+
+
+def test_package_data_ships_every_data_file_the_code_loads() -> None:
+    """Files next to the code (Fast DDS profile, MuJoCo assets, server schemas) must be installed too."""
+    tree = ast.parse((REPO / "setup.py").read_text())
+    keyword = next(n for n in ast.walk(tree) if isinstance(n, ast.keyword) and n.arg == "package_data")
+    patterns = ast.literal_eval(keyword.value.values[0])
+    package = REPO / "spatial_trace_ros"
+    data_files = [p for p in package.rglob("*")
+                  if p.is_file() and p.suffix not in (".py", ".pyc") and "__pycache__" not in p.parts]
+    assert data_files, "no data files found; is the package where the test expects it?"
+    unshipped = [str(p.relative_to(package)) for p in data_files
+                 if not any(p.relative_to(package).match(pattern) for pattern in patterns)]
+    assert not unshipped, f"add these to package_data in setup.py: {unshipped}"

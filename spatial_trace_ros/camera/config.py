@@ -62,7 +62,7 @@ class CameraNodeConfig(BaseModel):
     camera_name: str = Field("camera", description="second topic namespace and frame id prefix, as realsense-ros",
                              json_schema_extra=_RO)
     qos_reliability: Literal["reliable", "best_effort"] = Field(
-        "reliable", description="image QoS; best_effort needs FASTDDS_BUILTIN_TRANSPORTS=LARGE_DATA for big images",
+        "reliable", description="image QoS: reliable, or best_effort as realsense-ros publishes",
         json_schema_extra=_RO)
     read_timeout_s: float = Field(
         1.0, ge=0.05, le=30.0, description="[s] with no frame for this long the camera counts as lost",

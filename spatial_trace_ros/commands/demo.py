@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import os
 import signal
 import sys
 import threading
@@ -61,17 +60,11 @@ def _config(args: argparse.Namespace) -> object:
         raise ConfigError(f"invalid demo options: {format_validation_error(err, values)}") from None
 
 
-def _prepare_environment() -> None:
-    """Before rclpy loads: camera-sized messages between the in-process nodes, and offscreen rendering."""
-    os.environ.setdefault("FASTDDS_BUILTIN_TRANSPORTS", "LARGE_DATA")
-    from spatial_trace_ros.sim.gl_backend import select_gl_backend
-
-    select_gl_backend()
-
-
 def run(args: argparse.Namespace) -> int:
     cfg = _config(args)
-    _prepare_environment()
+    from spatial_trace_ros.sim.gl_backend import select_gl_backend
+
+    select_gl_backend()  # offscreen rendering, chosen before MuJoCo loads
     from spatial_trace_ros.ros.demo_run import run_demo, serve
 
     def progress(text: str) -> None:

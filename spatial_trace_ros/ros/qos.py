@@ -9,8 +9,8 @@ from rclpy.qos import (
     ReliabilityPolicy,
 )
 
-# Camera streams: drop rather than queue stale frames. Best effort matches realsense-ros defaults;
-# large best-effort images need FASTDDS_BUILTIN_TRANSPORTS=LARGE_DATA on Fast DDS.
+# Camera streams: drop rather than queue stale frames. Best effort matches realsense-ros defaults.
+# Either way, camera-sized images need the Fast DDS profile that ros/dds.py gives every node.
 SENSOR_BEST_EFFORT = QoSProfile(
     history=HistoryPolicy.KEEP_LAST, depth=2, reliability=ReliabilityPolicy.BEST_EFFORT,
     durability=DurabilityPolicy.VOLATILE,

@@ -18,6 +18,8 @@ from rclpy.executors import MultiThreadedExecutor
 from rclpy.node import Node
 from rclpy.parameter import Parameter
 
+from spatial_trace_ros.ros.dds import use_large_message_profile
+
 STACK_ORDER = ("controller_node", "planner_node", "trace_node", "camera_node")  # the worker starts first
 
 
@@ -41,6 +43,7 @@ class InProcessStack:
         self._spin_thread: threading.Thread | None = None
 
     def start(self) -> None:
+        use_large_message_profile()  # as run_node does: RViz in another process gets every camera frame
         rclpy.init(args=["--ros-args", "--log-level", self._log_level], context=self.context)
         self.executor = MultiThreadedExecutor(num_threads=self._threads, context=self.context)
         try:

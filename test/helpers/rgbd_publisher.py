@@ -2,8 +2,8 @@
 
 Color: seeded random rgb8 pixels; depth: a ramp (1000 + v) millimetres, so the depth under any pixel
 is known exactly; camera_info: a 640x480 pinhole (fx = fy = 500, cx = 320, cy = 240). Every message
-of a set carries the same, current stamp. Reliable QoS (large best-effort images need Fast DDS'
-LARGE_DATA transport).
+of a set carries the same, current stamp. Reliable QoS; started like camera_node, with the package's
+large-message Fast DDS profile, so no image is lost on the way to the process under test.
 
 Usage: ``python -m helpers.rgbd_publisher [rate_hz]``
 """
@@ -21,6 +21,7 @@ from sensor_msgs.msg import CameraInfo, Image
 
 from spatial_trace_ros.geometry.camera_model import CameraIntrinsics
 from spatial_trace_ros.ros.conversions import image_to_msg, intrinsics_to_camera_info
+from spatial_trace_ros.ros.dds import use_large_message_profile
 from spatial_trace_ros.ros.qos import SENSOR_RELIABLE
 
 WIDTH, HEIGHT = 640, 480
@@ -40,6 +41,7 @@ def depth_ramp_mm() -> np.ndarray:
 
 def main() -> None:
     rate_hz = float(sys.argv[1]) if len(sys.argv) > 1 else 10.0
+    use_large_message_profile()
     rclpy.init()
     node = Node("rgbd_publisher")
     color_pub = node.create_publisher(Image, "/camera/camera/color/image_raw", SENSOR_RELIABLE)
