@@ -67,7 +67,8 @@ class HttpBackendOptions(BaseModel):
     api_key_env: str = Field("", description="name of the environment variable holding the bearer token")
     image_format: ImageFormat = Field("jpeg", description="how the color image is sent")
     jpeg_quality: int = Field(90, ge=1, le=100, description="JPEG quality [1-100]")
-    depth_png_compression: int = Field(1, ge=0, le=9, description="16-bit depth PNG zlib level [0-9]")
+    depth_png_compression: int = Field(
+        1, ge=0, le=9, description="16-bit depth PNG deflate level [0-9]: 0 stores rows, 1-3 ISA-L levels (4-9 = 3)")
     max_concurrency: int = Field(8, ge=1, le=64, description="requests in flight at once for multi-sample queries")
     trust_env: bool = Field(False, description="honour HTTP(S)_PROXY and friends from the environment")
 
