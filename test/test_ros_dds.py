@@ -20,15 +20,24 @@ PAIR_720P_BYTES = 1280 * 720 * 3 + 1280 * 720 * 2
 
 
 @pytest.mark.parametrize("rmw", [None, "rmw_fastrtps_cpp", "rmw_fastrtps_dynamic_cpp"])
-def test_fast_dds_gets_the_packaged_profile_when_nothing_was_chosen(rmw: str | None) -> None:
+@pytest.mark.parametrize(("distro", "variable"), [
+    (None, "FASTDDS_DEFAULT_PROFILES_FILE"),  # the Kilted wheels of .venv set no ROS_DISTRO
+    ("kilted", "FASTDDS_DEFAULT_PROFILES_FILE"), ("rolling", "FASTDDS_DEFAULT_PROFILES_FILE"),
+    ("jazzy", "FASTRTPS_DEFAULT_PROFILES_FILE"), ("humble", "FASTRTPS_DEFAULT_PROFILES_FILE"),
+])
+def test_fast_dds_gets_the_packaged_profile_when_nothing_was_chosen(rmw: str | None, distro: str | None,
+                                                                    variable: str) -> None:
     environ = {} if rmw is None else {"RMW_IMPLEMENTATION": rmw}
+    if distro is not None:
+        environ["ROS_DISTRO"] = distro
     profile = use_large_message_profile(environ)
     assert profile is not None and profile.is_file()
-    assert all(environ[name] == str(profile) for name in PROFILE_ENV_VARS)
+    assert environ[variable] == str(profile)
+    assert [name for name in PROFILE_ENV_VARS if name in environ] == [variable], "only the name Fast DDS reads"
 
 
-@pytest.mark.parametrize("name", PROFILE_ENV_VARS)
-def test_a_profile_the_user_set_is_kept(name: str) -> None:
+@pytest.mark.parametrize("name", [*PROFILE_ENV_VARS, "FASTDDS_BUILTIN_TRANSPORTS"])
+def test_a_profile_or_transports_the_user_set_are_kept(name: str) -> None:
     environ = {name: "/etc/my_fastdds.xml"}
     assert use_large_message_profile(environ) is None
     assert environ == {name: "/etc/my_fastdds.xml"}

@@ -17,8 +17,10 @@ from collections.abc import MutableMapping
 from importlib import resources
 from pathlib import Path
 
-# Fast DDS 3 (Kilted) reads the first name, Fast DDS 2 (Humble, Jazzy) the second.
+# Fast DDS 3 (Kilted on) reads the first name, Fast DDS 2 (Humble, Jazzy) the second; Kilted still
+# reads the old one too, with a deprecation warning, so only the one the distro expects is set.
 PROFILE_ENV_VARS = ("FASTDDS_DEFAULT_PROFILES_FILE", "FASTRTPS_DEFAULT_PROFILES_FILE")
+FAST_DDS_2_DISTROS = ("humble", "iron", "jazzy")
 USER_TRANSPORTS_ENV_VAR = "FASTDDS_BUILTIN_TRANSPORTS"  # a profile's transports would override it
 FAST_DDS_RMWS = ("", "rmw_fastrtps_cpp", "rmw_fastrtps_dynamic_cpp")  # "" = the distro default
 LARGE_MESSAGE_SEGMENT_BYTES = 16 * 1024 * 1024
@@ -37,6 +39,10 @@ def use_large_message_profile(environ: MutableMapping[str, str] = os.environ) ->
     if any(environ.get(name) for name in (*PROFILE_ENV_VARS, USER_TRANSPORTS_ENV_VAR)):
         return None
     profile = large_message_profile()
-    for name in PROFILE_ENV_VARS:
-        environ[name] = str(profile)
+    environ[profile_env_var(environ.get("ROS_DISTRO", ""))] = str(profile)
     return profile
+
+
+def profile_env_var(ros_distro: str) -> str:
+    """The variable this distro's Fast DDS reads its profile file from ('' = the Kilted wheels here)."""
+    return PROFILE_ENV_VARS[1] if ros_distro.lower() in FAST_DDS_2_DISTROS else PROFILE_ENV_VARS[0]
