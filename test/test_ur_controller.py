@@ -11,7 +11,9 @@ import yaml
 
 from helpers.plans import offset_plan
 from helpers.worker_runs import POLICY_OPTIONS, fake_ur_with_worker, run_plan, start_worker
+from spatial_trace_ros.errors import RobotError
 from spatial_trace_ros.policies.tracking import PathTracker
+from spatial_trace_ros.robots.driver import driver_factory
 from spatial_trace_ros.robots.model import make_robot_model
 from spatial_trace_ros.testing.fake_ur.client import start_fake_ur
 from spatial_trace_ros.testing.processes import wait_for
@@ -131,6 +133,22 @@ def test_dropped_connection_is_detected_and_the_watchdog_stops_the_arm(procs) ->
     assert result.outcome == "aborted" and "lost connection" in result.reason
     state = fake.wait_until(lambda s: s["watchdog_tripped"] and not s["moving"], 5.0, "the watchdog to stop the arm")
     assert state["offline"] and "watchdog" in state["program_error"]
+
+
+def test_a_command_into_a_dropped_connection_says_so(procs) -> None:
+    """ur_rtde tries to reconnect under the command, then fails or raises: either way a RobotError that
+    names the lost connection, never a bare ur_rtde exception."""
+    fake = start_fake_ur(procs, "ur5")
+    driver = driver_factory("ur_rtde")(MODEL, robot_ip=fake.host)
+    driver.connect()
+    try:
+        fake.inject("drop_connection")
+        wait_for(lambda: fake.state()["offline"], 5.0, "the fake to drop its connections")
+        with pytest.raises(RobotError, match="lost connection to the robot controller while sending speedL"):
+            driver.speed_tcp(np.zeros(6), 0.5)
+        assert driver.read_state().fault_reason() == "lost connection to the robot controller"
+    finally:
+        driver.disconnect()
 
 
 def test_a_dead_realtime_loop_is_stopped_by_the_robot_watchdog(procs) -> None:

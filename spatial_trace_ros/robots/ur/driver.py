@@ -18,6 +18,7 @@ or the program is not running (the watchdog or the robot's own safety already st
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from typing import Any, Literal
 
 import numpy as np
@@ -198,28 +199,38 @@ class RtdeDriver(RobotDriver):
         )
 
     # -- commands -------------------------------------------------------------------------------------------
-    def _sent(self, ok: bool, what: str, mode: Literal["servo", "speed", "path"]) -> None:
+    def _send(self, what: str, mode: Literal["servo", "speed", "path"], command: Callable[[], bool]) -> None:
+        """One ur_rtde command. A refusal, or the connection lost under it (ur_rtde then tries to
+        reconnect and raises), is a RobotError that says which."""
+        lost = f"lost connection to the robot controller while sending {what}"
+        advice = "check the network and the robot, then connect again"
+        try:
+            ok = command()
+        except RuntimeError as err:
+            raise RobotError(f"{lost} ({err}); {advice}") from None
         self._last_command_s = time.monotonic()
         self._mode = mode
         if not ok:
+            if not (self._control and self._receive and self._control.isConnected() and self._receive.isConnected()):
+                raise RobotError(f"{lost}; {advice}")
             raise RobotError(f"the UR controller refused {what} (control script not running, or the robot stopped)")
 
     def servo_pose(self, pose: np.ndarray, lookahead_s: float, gain: float) -> None:
         control, _ = self._require()
         target = ur_pose(np.asarray(pose, float))
-        ok = control.servoL(target, SERVO_UNUSED_SPEED, SERVO_UNUSED_ACCEL, self.period_s, lookahead_s, gain)
-        self._sent(ok, "servoL", "servo")
+        self._send("servoL", "servo", lambda: control.servoL(
+            target, SERVO_UNUSED_SPEED, SERVO_UNUSED_ACCEL, self.period_s, lookahead_s, gain))
 
     def servo_joints(self, q: np.ndarray) -> None:
         control, _ = self._require()
         o = self.options
-        ok = control.servoJ([float(x) for x in q], SERVO_UNUSED_SPEED, SERVO_UNUSED_ACCEL, self.period_s,
-                            o.servo_joints_lookahead_s, o.servo_joints_gain)
-        self._sent(ok, "servoJ", "servo")
+        self._send("servoJ", "servo", lambda: control.servoJ(
+            [float(x) for x in q], SERVO_UNUSED_SPEED, SERVO_UNUSED_ACCEL, self.period_s,
+            o.servo_joints_lookahead_s, o.servo_joints_gain))
 
     def speed_tcp(self, twist: np.ndarray, accel_mps2: float) -> None:
         control, _ = self._require()
-        self._sent(control.speedL([float(x) for x in twist], accel_mps2, 0.0), "speedL", "speed")
+        self._send("speedL", "speed", lambda: control.speedL([float(x) for x in twist], accel_mps2, 0.0))
 
     def move_path(self, command: MovePathCommand) -> None:
         control, _ = self._require()
@@ -227,7 +238,7 @@ class RtdeDriver(RobotDriver):
         path = [[*ur_pose(p), command.speed_mps, command.accel_mps2, command.blend_m]
                 for p in poses]
         path[-1][8] = 0.0  # the last waypoint is reached, not blended past
-        self._sent(control.moveL(path, True), "the moveL path", "path")
+        self._send("the moveL path", "path", lambda: control.moveL(path, True))
         # ur_rtde sends a path by re-uploading its control script, which ends the watchdog of the old one.
         self._arm_watchdog(control)
 
