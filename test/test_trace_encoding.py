@@ -67,6 +67,7 @@ def test_a_720p_camera_depth_compresses_and_round_trips() -> None:
     [
         (np.zeros((4, 4), np.float32), 1, "uint16"),
         (np.zeros((4, 4, 1), np.uint16), 1, "HxW"),
+        (np.zeros((0, 4), np.uint16), 1, "non-empty"),
         (np.zeros((4, 4), np.uint16), 10, "0-9"),
         (np.zeros((4, 4), np.uint16), -1, "0-9"),
     ],

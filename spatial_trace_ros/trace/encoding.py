@@ -55,10 +55,10 @@ def encode_depth_png(depth_u16: np.ndarray, compression: int = 1) -> bytes:
     Level 0 stores raw rows (OpenCV). Levels 1-9 write the PNG here so the deflate work is fast: rows
     get PNG's Sub filter, and row bands are deflated by ISA-L (about 3x zlib's speed) in parallel
     threads as pieces of one zlib stream, each ended by a sync flush, the way pigz does; any PNG
-    reader decodes the result. ISA-L has levels 1-3: 1 and 2 are used as given, 3-9 use 3.
+    reader decodes the result. Levels 1 and 2 are ISA-L's own; 3-9 use its highest, 3.
     """
-    if depth_u16.dtype != np.uint16 or depth_u16.ndim != 2:
-        raise ConfigError(f"depth PNG needs an HxW uint16 image, got {depth_u16.dtype} {depth_u16.shape}")
+    if depth_u16.dtype != np.uint16 or depth_u16.ndim != 2 or depth_u16.size == 0:
+        raise ConfigError(f"depth PNG needs a non-empty HxW uint16 image, got {depth_u16.dtype} {depth_u16.shape}")
     if not 0 <= compression <= 9:
         raise ConfigError(f"PNG compression level must be 0-9, got {compression}")
     if compression == 0:
