@@ -134,7 +134,11 @@ def test_planner_node_end_to_end(procs, ros_env, harness, tmp_path: Path) -> Non
     assert wp.header.frame_id == "base" and len(wp.poses) == len(plan)
     np.testing.assert_allclose([wp.poses[-1].position.x, wp.poses[-1].position.y, wp.poses[-1].position.z],
                                plan.positions[-1], atol=1e-6)
-    harness.wait(lambda: "waypoints" in markers_by_ns(markers[-1]), 10.0, "plan markers")
+    def drawn_plan_size() -> int:  # markers of an earlier plan may still be the latest to arrive
+        sphere_list = markers_by_ns(markers[-1]).get("waypoints")
+        return -1 if sphere_list is None else len(sphere_list.points)
+
+    harness.wait(lambda: drawn_plan_size() == len(plan), 10.0, "the markers of this plan")
     drawn = markers_by_ns(markers[-1])
     assert drawn["trace"].type == Marker.LINE_STRIP and len(drawn["trace"].points) == 16
     assert drawn["waypoints"].type == Marker.SPHERE_LIST and len(drawn["waypoints"].points) == len(plan)
