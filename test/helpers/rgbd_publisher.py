@@ -2,8 +2,8 @@
 
 Color: seeded random rgb8 pixels; depth: a ramp (1000 + v) millimetres, so the depth under any pixel
 is known exactly; camera_info: a 640x480 pinhole (fx = fy = 500, cx = 320, cy = 240). Every message
-of a set carries the same, current stamp. Reliable QoS; started like camera_node, with the package's
-large-message Fast DDS profile, so no image is lost on the way to the process under test.
+of a set carries the same, current stamp. Reliable QoS; run by the nodes' own ``run_node``, so it
+starts with the package's large-message Fast DDS profile and no image is lost on the way.
 
 Usage: ``python -m helpers.rgbd_publisher [rate_hz]``
 """
@@ -14,15 +14,13 @@ import sys
 import time
 
 import numpy as np
-import rclpy
-from rclpy.executors import ExternalShutdownException
 from rclpy.node import Node
 from sensor_msgs.msg import CameraInfo, Image
 
 from spatial_trace_ros.geometry.camera_model import CameraIntrinsics
 from spatial_trace_ros.ros.conversions import image_to_msg, intrinsics_to_camera_info
-from spatial_trace_ros.ros.dds import use_large_message_profile
 from spatial_trace_ros.ros.qos import SENSOR_RELIABLE
+from spatial_trace_ros.ros.runner import run_node
 
 WIDTH, HEIGHT = 640, 480
 INTRINSICS = CameraIntrinsics(WIDTH, HEIGHT, 500.0, 500.0, 320.0, 240.0)
@@ -39,10 +37,7 @@ def depth_ramp_mm() -> np.ndarray:
     return np.repeat((1000 + np.arange(HEIGHT, dtype=np.uint16))[:, None], WIDTH, axis=1)
 
 
-def main() -> None:
-    rate_hz = float(sys.argv[1]) if len(sys.argv) > 1 else 10.0
-    use_large_message_profile()
-    rclpy.init()
+def make_node(rate_hz: float) -> Node:
     node = Node("rgbd_publisher")
     color_pub = node.create_publisher(Image, "/camera/camera/color/image_raw", SENSOR_RELIABLE)
     info_pub = node.create_publisher(CameraInfo, "/camera/camera/color/camera_info", SENSOR_RELIABLE)
@@ -56,13 +51,12 @@ def main() -> None:
         color_pub.publish(image_to_msg(color, "rgb8", stamp, FRAME_ID))
 
     node.create_timer(1.0 / rate_hz, publish)
-    try:
-        rclpy.spin(node)
-    except (KeyboardInterrupt, ExternalShutdownException):
-        pass
-    finally:
-        node.destroy_node()
-        rclpy.try_shutdown()
+    return node
+
+
+def main() -> None:
+    rate_hz = float(sys.argv[1]) if len(sys.argv) > 1 else 10.0
+    run_node(lambda: make_node(rate_hz), args=[])
 
 
 if __name__ == "__main__":
