@@ -116,9 +116,10 @@ class PipelineFrameSource(FrameSource):
             self.stats.state = "closed"
 
     # -- shared machinery -----------------------------------------------------------------------
-    def _start(self, config: Any) -> Any:
+    def _start(self, config: Any, keep_stamps: bool = False) -> Any:
         """Start a pipeline on ``config`` (closing one already running); read intrinsics, depth scale and
-        device identity."""
+        device identity. ``keep_stamps`` carries the stamp shift over, so a restarted recording's stamps
+        keep growing from where the last run left them."""
         self.close()
         pipeline = rs.pipeline()
         try:
@@ -136,8 +137,9 @@ class PipelineFrameSource(FrameSource):
         self.serial_number = _info(device, rs.camera_info.serial_number)
         self._align = rs.align(rs.stream.color)
         self._filters = build_depth_filters(self.filter_settings)
-        self._last_number = self._last_color_ms = self._last_raw_stamp_s = None
-        self._stamp_offset_s = 0.0
+        self._last_number = self._last_color_ms = None
+        if not keep_stamps:
+            self._last_raw_stamp_s, self._stamp_offset_s = None, 0.0
         self._pipeline, self._device = pipeline, device
         self.stats.state, self.stats.detail = "streaming", f"streaming from {self.describe()}"
         return profile

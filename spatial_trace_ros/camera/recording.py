@@ -4,6 +4,11 @@
 number and timestamps, and the frames go through the same filters and ``rs.align`` as a live camera's.
 Real-time playback paces frames as recorded; otherwise they come as fast as they are read (and none
 are skipped). At the end, ``read`` raises ``EndOfRecordingError`` unless the recording loops.
+
+A looping recording is played again by restarting the pipeline, not by librealsense's
+``repeat_playback``: when repeated playback jumps back to the first frame, the pipeline's syncer still
+holds the last frames of the previous pass and, under CPU load, drops the first color frame of the next
+one. A fresh pipeline per pass plays every frame of every pass.
 """
 
 from __future__ import annotations
@@ -45,11 +50,16 @@ class RecordingSource(PipelineFrameSource):
         self._color_request = ProfileRequest.parse(color_profile, "color_profile")
         self._depth_request = ProfileRequest.parse(depth_profile, "depth_profile")
         self._playback: Any = None
+        self.passes = 0  # how many times the recording started playing
 
     def describe(self) -> str:
         return f"recording {self.path}"
 
     def open(self) -> None:
+        self.passes = 0
+        self._play(keep_stamps=False)
+
+    def _play(self, keep_stamps: bool) -> None:
         if not self.path.is_file():
             raise CameraError(
                 f"recording {self.path} not found; set recording_path to a .db3 file written by "
@@ -57,11 +67,12 @@ class RecordingSource(PipelineFrameSource):
             )
         color, depth = self._choose_profiles()
         config = rs.config()
-        config.enable_device_from_file(str(self.path), repeat_playback=self.loop)
+        config.enable_device_from_file(str(self.path), repeat_playback=False)
         config.enable_stream(rs.stream.color, color.width, color.height, color.format, color.fps)
         config.enable_stream(rs.stream.depth, depth.width, depth.height, depth.format, depth.fps)
-        profile = self._start(config)
+        profile = self._start(config, keep_stamps)
         self._playback = profile.get_device().as_playback()
+        self.passes += 1
 
     def _before_start(self, pipeline: Any, config: Any) -> None:
         # The speed must be set on the resolved playback device before the pipeline starts it, or the
@@ -90,9 +101,14 @@ class RecordingSource(PipelineFrameSource):
 
     def _check_alive(self) -> None:
         playback = self._playback
-        if playback is not None and not self.loop and playback.current_status() == rs.playback_status.stopped:
-            self.stats.state = "ended"
-            self.stats.detail = (
-                f"{self.describe()} ended after {self.stats.frames} frames; set loop_recording to play it again"
-            )
-            raise EndOfRecordingError(self.stats.detail)
+        if playback is None or playback.current_status() != rs.playback_status.stopped:
+            return
+        if self.loop:
+            self._play(keep_stamps=True)
+            self.stats.detail = f"streaming from {self.describe()} (pass {self.passes})"
+            return
+        self.stats.state = "ended"
+        self.stats.detail = (
+            f"{self.describe()} ended after {self.stats.frames} frames; set loop_recording to play it again"
+        )
+        raise EndOfRecordingError(self.stats.detail)
