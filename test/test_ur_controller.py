@@ -3,6 +3,8 @@ against the fake UR controller: stops, faults, refusals and dry runs, each check
 
 from __future__ import annotations
 
+import os
+import signal
 from pathlib import Path
 
 import numpy as np
@@ -157,9 +159,12 @@ def test_a_dead_realtime_loop_is_stopped_by_the_robot_watchdog(procs) -> None:
     try:
         worker.execute(_plan_from(fake, duration_s=4.0), "speed_track", POLICY_OPTIONS, False)
         fake.wait_until(lambda s: s["moving"], 10.0, "the arm to move")
-        worker.kill()  # the loop dies mid-motion, leaving a speedL running
+        os.kill(worker.pid, signal.SIGSEGV)  # the loop crashes mid-motion, leaving a speedL running
+        wait_for(lambda: not worker.alive, 5.0, "the worker to die")
+        failures = [e[1]["reason"] for e in worker.events() if isinstance(e, tuple) and e[0] == "failed"]
     finally:
         worker.close(timeout_s=1.0)
+    assert len(failures) == 1 and "killed by SIGSEGV" in failures[0] and "watchdog stops the arm" in failures[0]
     state = fake.wait_until(lambda s: s["watchdog_tripped"] and not s["moving"], 5.0, "the watchdog to stop the arm")
     assert state["program"] == "STOPPED"
 

@@ -289,7 +289,7 @@ class RealtimeWorker:
         if self.ready_info is not None and not self.failure:
             silent_s = now - self._last_event_s
             if not self.alive:
-                self.failure = f"the real-time worker exited unexpectedly (code {self._process.exitcode})"
+                self.failure = self._death_report()
             elif silent_s > self.liveness_timeout_s and now > self._preparing_until_s:
                 self.kill()
                 self.failure = (f"the real-time loop stopped responding for {silent_s:.1f} s and was "
@@ -297,6 +297,16 @@ class RealtimeWorker:
             if self.failure:
                 out.append(("failed", {"reason": self.failure}))
         return out
+
+    def _death_report(self) -> str:
+        code = self._process.exitcode if self._process is not None else None
+        how = (f"was killed by {signal.Signals(-code).name}" if code is not None and code < 0
+               else f"exited (code {code})")
+        report = f"the real-time worker {how} unexpectedly; no further commands are sent"
+        if self.config.driver == "ur_rtde":
+            report += (" (the RTDE watchdog stops the arm). ur_rtde crashes this way when the connection to the "
+                       "controller drops under a command: check the network and the robot, then connect again")
+        return report
 
     def kill(self) -> None:
         if self._process is not None and self._process.is_alive():

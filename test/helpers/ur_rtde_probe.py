@@ -90,6 +90,11 @@ def scenario_servo_until_fault(host: str, c: Control, r: Receive) -> dict:
             break
         if r.isProtectiveStopped() or r.isEmergencyStopped():
             out["stopped_after_s"] = time.monotonic() - t0
+            # The control interface reads its own RTDE stream, which may show the script stopping a packet
+            # after the receive interface showed the stop bit.
+            deadline = time.monotonic() + 1.0
+            while c.isProgramRunning() and time.monotonic() < deadline:
+                time.sleep(0.002)
             out["servo_rejected"] = not c.servoL(start.tolist(), 0.5, 0.5, 0.008, 0.1, 300)
             break
         p = start.copy()

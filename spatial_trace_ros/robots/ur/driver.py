@@ -41,6 +41,7 @@ BIT_SAFEGUARD_STOPPED = 1 << 4
 BITS_EMERGENCY_STOPPED = (1 << 5) | (1 << 6) | (1 << 7)
 BIT_VIOLATION = 1 << 8
 BIT_FAULT = 1 << 9
+SAFETY_BITS_SETTLE_S = 0.25  # longest wait for the receive stream to show why the control script stopped
 # servoL/servoJ take speed and acceleration arguments that the controller ignores; ur_rtde checks ranges.
 SERVO_UNUSED_SPEED, SERVO_UNUSED_ACCEL = 0.5, 0.5
 
@@ -174,8 +175,10 @@ class RtdeDriver(RobotDriver):
     def read_state(self) -> RobotState:
         control, receive = self._require()
         connected = bool(control.isConnected() and receive.isConnected())
-        bits = int(receive.getSafetyStatusBits())
         program = bool(control.isProgramRunning())
+        bits = int(receive.getSafetyStatusBits())
+        if connected and not program and not bits & (BIT_PROTECTIVE_STOPPED | BITS_EMERGENCY_STOPPED):
+            bits = self._safety_bits_after_next_packets(receive)
         fault = ""
         if bits & BIT_SAFEGUARD_STOPPED:
             fault = "robot is in safeguard stop (a safety input is open); close it and resume"
@@ -197,6 +200,20 @@ class RtdeDriver(RobotDriver):
             moving=bool(moving),
             fault=fault,
         )
+
+    def _safety_bits_after_next_packets(self, receive: Any) -> int:
+        """The safety bits once the receive stream has caught up with the control stream.
+
+        ur_rtde's control and receive interfaces read two RTDE streams in two threads; when a protective
+        stop ends the control script, the control side can see the script stop a packet or more before the
+        receive side sees the stop bit. Waiting for the receive stream's next packets (the script is not
+        running, so nothing can move meanwhile) names the cause right instead of "script not running".
+        """
+        start = receive.getTimestamp()
+        deadline = time.monotonic() + SAFETY_BITS_SETTLE_S
+        while time.monotonic() < deadline and receive.getTimestamp() < start + 2 * self.period_s:
+            time.sleep(self.period_s / 4)
+        return int(receive.getSafetyStatusBits())
 
     # -- commands -------------------------------------------------------------------------------------------
     def _send(self, what: str, mode: Literal["servo", "speed", "path"], command: Callable[[], bool]) -> None:
