@@ -253,3 +253,42 @@ def test_connect_without_a_robot_says_what_to_check(domain_id: int) -> None:
     assert d.read_state().connected is False
     d.disconnect()
     assert d.stats.extra.get("commands_sent", 0) == 0
+
+
+def test_lowstate_failing_its_crc_is_never_used(procs: ProcessGroup, tmp_path: Path, domain_id: int) -> None:
+    fake = FakeG1Process(procs, tmp_path, domain_id, q0=READY, corrupt_lowstate_every=1)
+    d = make_driver(domain_id, connect_timeout_s=1.0)
+    with pytest.raises(RobotError, match=r"no rt/lowstate.*Nothing was sent; \d+ rt/lowstate samples failed "
+                                         r"their crc check.*check_lowstate_crc: false"):
+        d.connect()
+    assert d.stats.extra.get("commands_sent", 0) == 0 and d.read_state().connected is False
+    d.disconnect()
+    assert fake.status()["commands"] == 0
+
+
+def test_corrupted_lowstate_samples_are_dropped_and_counted(
+    procs: ProcessGroup, tmp_path: Path, domain_id: int
+) -> None:
+    fake = FakeG1Process(procs, tmp_path, domain_id, q0=READY, corrupt_lowstate_every=2)
+    d = make_driver(domain_id)
+    d.connect()
+    try:
+        wait_for(lambda: d.read_state() and d.stats.extra["lowstate_bad_crc"] > 5, 5.0, "dropped samples")
+        state = d.read_state()
+        assert state.ok and not state.fault
+        np.testing.assert_allclose(state.q, READY_Q, atol=1e-3)
+    finally:
+        d.disconnect()
+    assert fake.status()["commands"] > 0
+
+
+def test_crc_check_can_be_switched_off_for_firmware_without_one(
+    procs: ProcessGroup, tmp_path: Path, domain_id: int
+) -> None:
+    FakeG1Process(procs, tmp_path, domain_id, q0=READY, corrupt_lowstate_every=1)
+    d = make_driver(domain_id, check_lowstate_crc=False)
+    d.connect()
+    try:
+        assert d.read_state().ok and d.stats.extra["lowstate_bad_crc"] == 0
+    finally:
+        d.disconnect()

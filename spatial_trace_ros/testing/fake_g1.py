@@ -50,8 +50,10 @@ class FakeG1:
     """The simulated robot: state, command handling and the publishing loop."""
 
     def __init__(self, domain_id: int, interface: str, q0: np.ndarray, rate_hz: float, tau_s: float,
-                 status_path: Path, command_log: Path | None, shove: tuple[int, float] = (0, 0.0)) -> None:
+                 status_path: Path, command_log: Path | None, shove: tuple[int, float] = (0, 0.0),
+                 corrupt_every: int = 0) -> None:
         self.rate_hz = rate_hz
+        self.corrupt_every = corrupt_every  # every n-th rt/lowstate goes out with a wrong crc (0: none)
         self.tau_s = tau_s
         self.status_path = status_path
         self.own_q = q0.copy()  # the robot's own controller holds this pose
@@ -132,6 +134,8 @@ class FakeG1:
                 m.q = float(self.q[slot])
                 m.dq = float(self.dq[slot])
         state.crc = low_state_crc(state)
+        if self.corrupt_every and (self.published + 1) % self.corrupt_every == 0:
+            state.crc ^= 0x1  # as if a bit flipped on the way
         self.writer.write(state)
         self.published += 1
 
@@ -204,9 +208,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--shove-joint", default="left_elbow_joint", choices=ARM_SDK_JOINTS,
                         help="joint SIGHUP pushes")
     parser.add_argument("--shove-rad", type=float, default=0.5, help="how far SIGHUP pushes it [rad]")
+    parser.add_argument("--corrupt-lowstate-every", type=int, default=0, metavar="N",
+                        help="send every N-th rt/lowstate with a wrong crc (1: all; 0: none)")
     args = parser.parse_args(argv)
     robot = FakeG1(args.domain_id, args.interface, parse_pose(args.q0), args.rate_hz, args.tau_s, args.status,
-                   args.command_log, (MOTOR_SLOT[args.shove_joint], args.shove_rad))
+                   args.command_log, (MOTOR_SLOT[args.shove_joint], args.shove_rad), args.corrupt_lowstate_every)
 
     def on_signal(signum: int, frame: FrameType | None) -> None:
         if signum == signal.SIGUSR1:
@@ -230,11 +236,12 @@ class FakeG1Process:
 
     def __init__(self, procs: ProcessGroup, workdir: Path, domain_id: int, q0: dict[str, float] | None = None,
                  rate_hz: float = 500.0, tau_s: float = 0.03, log_commands: bool = True,
-                 shove: tuple[str, float] = ("left_elbow_joint", 0.5)) -> None:
+                 shove: tuple[str, float] = ("left_elbow_joint", 0.5), corrupt_lowstate_every: int = 0) -> None:
         self.status_path = workdir / f"fake_g1_{domain_id}_status.json"
         self.command_log = workdir / f"fake_g1_{domain_id}_commands.csv" if log_commands else None
         args = ["--domain-id", str(domain_id), "--rate-hz", str(rate_hz), "--tau-s", str(tau_s),
-                "--status", str(self.status_path), "--shove-joint", shove[0], "--shove-rad", str(shove[1])]
+                "--status", str(self.status_path), "--shove-joint", shove[0], "--shove-rad", str(shove[1]),
+                "--corrupt-lowstate-every", str(corrupt_lowstate_every)]
         if self.command_log:
             args += ["--command-log", str(self.command_log)]
         if q0:

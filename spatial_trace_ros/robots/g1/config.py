@@ -43,6 +43,9 @@ class G1ArmConfig(BaseModel):
         0.1, gt=0.0, le=5.0, description="rt/lowstate silent for longer than this is a fault [s]")
     connect_timeout_s: float = Field(
         3.0, gt=0.0, le=60.0, description="How long connect waits for the first rt/lowstate [s]")
+    check_lowstate_crc: bool = Field(
+        True, description="Use only rt/lowstate samples whose crc matches their contents (others are counted "
+        "and dropped); false only for firmware that leaves the crc empty")
     limit_tolerance_rad: float = Field(
         0.02, ge=0.0, le=0.2, description="A measured joint this far past its limit is a fault [rad]")
     joint_limits_rad: dict[str, tuple[float, float]] = Field(

@@ -32,7 +32,7 @@ from spatial_trace_ros.errors import ConfigError, RobotError
 from spatial_trace_ros.robots.driver import DriverStats, RobotDriver, RobotState
 from spatial_trace_ros.robots.g1.arm_sdk import ArmSdkCommander, Phase
 from spatial_trace_ros.robots.g1.config import load_g1_config
-from spatial_trace_ros.robots.g1.crc import low_cmd_crc
+from spatial_trace_ros.robots.g1.crc import low_cmd_crc, low_state_crc
 from spatial_trace_ros.robots.g1.motors import (
     ARM_SDK_JOINTS,
     ARM_SDK_WEIGHT_SLOT,
@@ -66,6 +66,7 @@ class LowStateMailbox:
         self._lock = threading.Lock()
         self._latest: LowStateSample | None = None
         self.received = 0
+        self.bad_crc = 0  # samples dropped because their crc did not match
 
     def put(self, msg: Any) -> None:
         sample = LowStateSample(
@@ -201,9 +202,26 @@ class G1ArmDriver(RobotDriver):
             except Exception:  # a DDS hiccup must not end the reading; silence is caught as a fault
                 log.exception("reading rt/lowstate failed")
                 samples = []
-            if samples:
-                self._mailbox.put(samples[-1])
+            newest = self._newest_intact(samples)
+            if newest is not None:
+                self._mailbox.put(newest)
             self._halt.wait(poll_s)
+
+    def _newest_intact(self, samples: list[Any]) -> Any:
+        """The newest sample whose crc matches (the newest at all without ``check_lowstate_crc``);
+        the corrupted ones are counted. Older samples are not checked: only the newest is used."""
+        for sample in reversed(samples):
+            if not self.config.check_lowstate_crc or low_state_crc(sample) == sample.crc:
+                return sample
+            self._mailbox.bad_crc += 1
+        return None
+
+    def _crc_hint(self) -> str:
+        bad = self._mailbox.bad_crc
+        if not bad:
+            return ""
+        return (f"; {bad} rt/lowstate samples failed their crc check and were dropped (corrupted on the "
+                "network, or a firmware that leaves the crc empty: then set check_lowstate_crc: false)")
 
     def _wait_for_lowstate(self) -> LowStateSample:
         deadline = time.monotonic() + self.config.connect_timeout_s
@@ -215,7 +233,8 @@ class G1ArmDriver(RobotDriver):
         raise RobotError(
             f"no rt/lowstate from the G1 within {self.config.connect_timeout_s:.1f} s on interface "
             f"{self.config.network_interface or '(default)'}, DDS domain {self.config.dds_domain_id}; is the robot "
-            "on, the cable plugged in, and network_interface the PC's port on the robot's network? Nothing was sent."
+            "on, the cable plugged in, and network_interface the PC's port on the robot's network? Nothing was "
+            f"sent{self._crc_hint()}."
         )
 
     def disconnect(self) -> None:
@@ -279,7 +298,7 @@ class G1ArmDriver(RobotDriver):
             weight = self._commander.weight
         self.stats.extra.update(
             phase=phase.value, weight=weight, commands_sent=self._commands_sent,
-            lowstate_received=self._mailbox.received,
+            lowstate_received=self._mailbox.received, lowstate_bad_crc=self._mailbox.bad_crc,
         )
         if sample is None:
             q = np.full(self.model.dof, np.nan)
@@ -335,7 +354,7 @@ class G1ArmDriver(RobotDriver):
                 if age_s > self.config.lowstate_timeout_s:
                     self._set_fault(
                         f"rt/lowstate silent for {age_s:.2f} s (limit {self.config.lowstate_timeout_s} s): "
-                        "robot off, cable out or DDS blocked"
+                        f"robot off, cable out or DDS blocked{self._crc_hint()}"
                     )
                 else:
                     violation = commander.limit_violation(sample.q[self._sdk_slots])
