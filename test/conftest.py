@@ -66,3 +66,14 @@ def harness() -> Iterator[object]:
 def reference_outputs_dir() -> Path:
     """400 real model answers with ground truth (RoboTracer and Gemini, 2D and 3D), shipped in test/data."""
     return TEST_DIR / "data" / "robotracer_outputs"
+
+
+@pytest.fixture(scope="module")
+def fake_model_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """One fake trace-model server process per test module (its base URL); tests reconfigure it."""
+    from spatial_trace_ros.testing.fake_model_servers import start_fake_model_server
+    from spatial_trace_ros.testing.processes import free_port
+
+    with ProcessGroup(tmp_path_factory.mktemp("fake_model_server")) as group:
+        base_url, _ = start_fake_model_server(group, free_port())
+        yield base_url

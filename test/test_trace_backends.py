@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
-from collections.abc import Iterator
 
 import numpy as np
 import pytest
@@ -17,9 +16,8 @@ from spatial_trace_ros.testing.fake_model_servers import (
     FakeConfig,
     configure_fake,
     fake_requests,
-    start_fake_model_server,
 )
-from spatial_trace_ros.testing.processes import ProcessGroup, free_port, wait_for
+from spatial_trace_ros.testing.processes import free_port, wait_for
 from spatial_trace_ros.trace.model import TraceModel, TraceQuery, make_trace_model
 from spatial_trace_ros.trace.pipeline import build_trace
 
@@ -29,22 +27,11 @@ INTR = CameraIntrinsics(320, 240, 250.0, 250.0, 160.0, 120.0)
 ANSWER = "[(250, 500, 1.0), (500, 500, 1.1), (750, 500, 1.2)]"
 
 
-@pytest.fixture(scope="module")
-def fake(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    with ProcessGroup(tmp_path_factory.mktemp("fake_server")) as group:
-        base_url, _ = start_fake_model_server(group, free_port())
-        yield base_url
-
-
 @pytest.fixture
-def server(fake: str) -> str:
-    """The shared fake, reset to defaults (and its request log cleared) for each test."""
-    configure_fake(fake, **FakeConfig(answers=[ANSWER]).model_dump())
-    return fake
-
-
-def setup_server(base_url: str, **update: object) -> None:
-    configure_fake(base_url, **update)
+def server(fake_model_server: str) -> str:
+    """The module's fake, reset to defaults (and its request log cleared) for each test."""
+    configure_fake(fake_model_server, **FakeConfig(answers=[ANSWER]).model_dump())
+    return fake_model_server
 
 
 def make_frame() -> RgbdFrame:
@@ -103,18 +90,18 @@ def test_openai_chat_completion_request_and_answer(server: str) -> None:
 
 
 def test_openai_samples_as_concurrent_requests_or_one_request_with_n(server: str) -> None:
-    setup_server(server, answers=["[(1, 1), (2, 2)]", "[(3, 3), (4, 4)]", "[(5, 5), (6, 6)]"])
+    configure_fake(server, answers=["[(1, 1), (2, 2)]", "[(3, 3), (4, 4)]", "[(5, 5), (6, 6)]"])
     answers = ask(backend("openai", server), n_samples=3, temperature=0.7)
     assert sorted(a.text for a in answers) == ["[(1, 1), (2, 2)]", "[(3, 3), (4, 4)]", "[(5, 5), (6, 6)]"]
     assert [r["n"] for r in fake_requests(server)] == [1, 1, 1]
-    setup_server(server)
+    configure_fake(server)
     answers = ask(backend("openai", server, use_n=True), n_samples=3, temperature=0.7)
     assert len(answers) == 3 and [r["n"] for r in fake_requests(server)] == [3]
 
 
 def test_trace_server_returns_pixel_points_and_gets_depth_and_intrinsics(server: str) -> None:
     points = [[[10.0, 20.0, 1.5], [30.0, 40.0, None]], [[11.0, 21.0, 1.4], [31.0, 41.0, 1.3]]]
-    setup_server(server, trace_points=points, answers=["a", "b"])
+    configure_fake(server, trace_points=points, answers=["a", "b"])
     answers = ask(backend("http", server, max_new_tokens=99), n_samples=2, temperature=0.5)
     np.testing.assert_array_equal(answers[0].points_uvd, [[10, 20, 1.5], [30, 40, np.nan]])
     np.testing.assert_array_equal(answers[1].points_uvd, points[1])
@@ -128,7 +115,7 @@ def test_trace_server_returns_pixel_points_and_gets_depth_and_intrinsics(server:
 
 
 def test_bearer_token_from_option_or_environment(server: str, monkeypatch: pytest.MonkeyPatch) -> None:
-    setup_server(server, token="s3cret")
+    configure_fake(server, token="s3cret")
     with pytest.raises(ModelError, match=r"HTTP 401: missing or wrong bearer token \(check api_key / api_key_env\)"):
         ask(backend("http", server, max_retries=3))
     assert [r["auth"] for r in fake_requests(server)] == ["refused"]  # a 401 is not retried
@@ -146,7 +133,7 @@ def test_bearer_token_from_option_or_environment(server: str, monkeypatch: pytes
 
 @pytest.mark.parametrize("name", ["robotracer", "openai", "http"])
 def test_slow_server_times_out_after_the_retries(server: str, name: str) -> None:
-    setup_server(server, mode="slow", delay_s=3.0)
+    configure_fake(server, mode="slow", delay_s=3.0)
     with pytest.raises(ModelError, match=r"failed after 2 attempts: no reply within timeout_s = 0.3 s"):
         ask(backend(name, server, timeout_s=0.3, max_retries=1))
     assert len(fake_requests(server)) == 2
@@ -154,7 +141,7 @@ def test_slow_server_times_out_after_the_retries(server: str, name: str) -> None
 
 @pytest.mark.parametrize("name", ["robotracer", "openai", "http"])
 def test_failing_server_is_retried_then_reported(server: str, name: str) -> None:
-    setup_server(server, mode="failing")
+    configure_fake(server, mode="failing")
     detail = "Internal Server Error" if name == "robotracer" else "fake model crashed"
     with pytest.raises(ModelError, match=rf"failed after 3 attempts: HTTP 500: .*{detail}"):
         ask(backend(name, server, max_retries=2))
@@ -162,16 +149,16 @@ def test_failing_server_is_retried_then_reported(server: str, name: str) -> None
 
 
 def test_flaky_server_succeeds_within_the_retries(server: str) -> None:
-    setup_server(server, mode="flaky", fail_first=2)
+    configure_fake(server, mode="flaky", fail_first=2)
     assert [a.text for a in ask(backend("robotracer", server, max_retries=2))] == [ANSWER]
     assert len(fake_requests(server)) == 3
-    setup_server(server, mode="flaky", fail_first=2)
+    configure_fake(server, mode="flaky", fail_first=2)
     with pytest.raises(ModelError, match="HTTP 503: fake model warming up"):
         ask(backend("robotracer", server, max_retries=1))
 
 
 def test_some_failed_samples_still_give_the_others(server: str) -> None:
-    setup_server(server, mode="flaky", fail_first=1)
+    configure_fake(server, mode="flaky", fail_first=1)
     answers = ask(backend("openai", server, max_retries=0), n_samples=3, temperature=0.5)
     assert len(answers) == 2 and all(a.metadata["failed_samples"] == 1 for a in answers)
 
@@ -187,7 +174,7 @@ def test_some_failed_samples_still_give_the_others(server: str) -> None:
     ],
 )
 def test_malformed_replies_are_model_errors(server: str, name: str, mode: str, message: str) -> None:
-    setup_server(server, mode=mode)
+    configure_fake(server, mode=mode)
     with pytest.raises(ModelError, match=message):
         ask(backend(name, server))
     assert len(fake_requests(server)) == 1  # a broken reply is not retried
@@ -195,7 +182,7 @@ def test_malformed_replies_are_model_errors(server: str, name: str, mode: str, m
 
 @pytest.mark.parametrize("name", ["robotracer", "openai", "http"])
 def test_garbage_answers_reach_the_pipeline_and_are_refused_there(server: str, name: str) -> None:
-    setup_server(server, mode="garbage")
+    configure_fake(server, mode="garbage")
     answers = ask(backend(name, server))
     outcome = build_trace(answers, make_frame())
     assert not outcome.ok
@@ -209,7 +196,7 @@ def test_server_down_is_a_clear_error() -> None:
 
 
 def test_cancellation_aborts_the_request_in_flight(server: str) -> None:
-    setup_server(server, mode="slow", delay_s=30.0)
+    configure_fake(server, mode="slow", delay_s=30.0)
     model = backend("robotracer", server, timeout_s=60.0)
 
     async def run() -> asyncio.Task:

@@ -14,9 +14,8 @@ from spatial_trace_ros.testing.fake_model_servers import (
     FakeConfig,
     configure_fake,
     fake_requests,
-    start_fake_model_server,
 )
-from spatial_trace_ros.testing.processes import ProcessGroup, free_port, wait_for
+from spatial_trace_ros.testing.processes import wait_for
 from spatial_trace_ros.trace.model import make_trace_model
 from spatial_trace_ros.trace.service import ServiceSettings, TraceService
 
@@ -27,17 +26,11 @@ STATUS_KEYS = {"request_id", "instruction", "state", "reason", "backend", "model
                "agreement", "raw_answer", "n_points", "frame_stamp_s"}
 
 
-@pytest.fixture(scope="module")
-def fake(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    with ProcessGroup(tmp_path_factory.mktemp("fake_server")) as group:
-        base_url, _ = start_fake_model_server(group, free_port())
-        yield base_url
-
-
 @pytest.fixture
-def server(fake: str) -> str:
-    configure_fake(fake, **FakeConfig(answers=[ANSWER]).model_dump())
-    return fake
+def server(fake_model_server: str) -> str:
+    """The module's fake, reset to defaults (and its request log cleared) for each test."""
+    configure_fake(fake_model_server, **FakeConfig(answers=[ANSWER]).model_dump())
+    return fake_model_server
 
 
 class Recorder:
