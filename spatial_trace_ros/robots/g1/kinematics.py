@@ -15,6 +15,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
+from scipy.optimize import least_squares
 from transforms3d.euler import euler2mat
 
 from spatial_trace_ros.geometry.transforms import Transform
@@ -208,31 +209,71 @@ class G1ArmModel(RobotModel):
         err[3:] = _rotation_log(target[:3, :3] @ current[:3, :3].T)
         return err
 
-    def _solve(self, target: np.ndarray, seed: np.ndarray) -> np.ndarray | None:
+    def _reached(self, target: np.ndarray, q: np.ndarray) -> bool:
+        err = self._pose_error(target, self.fk(q))
+        return bool(np.linalg.norm(err[:3]) < self.ik_position_tolerance_m
+                    and np.linalg.norm(err[3:]) < self.ik_rotation_tolerance_rad)
+
+    def _solve(self, target: np.ndarray, seed: np.ndarray) -> tuple[np.ndarray | None, np.ndarray, float]:
+        """Damped least squares from ``seed``: (the solution or None, the closest q met, its error size)."""
         q = np.clip(seed, self.lower_rad, self.upper_rad)
         eye6 = np.eye(6)
-        best = np.inf
+        best, closest = np.inf, q
         stalled = 0
         for _ in range(self.ik_max_iterations):
             frames, tool = self._chain(q)
             err = self._pose_error(target, tool)
             pos_err, rot_err = np.linalg.norm(err[:3]), np.linalg.norm(err[3:])
             if pos_err < self.ik_position_tolerance_m and rot_err < self.ik_rotation_tolerance_rad:
-                return q
+                return q, q, 0.0
             size = pos_err + 0.1 * rot_err
             stalled = stalled + 1 if size > 0.99 * best else 0
-            best = min(best, size)
+            if size < best:
+                best, closest = size, q
             if stalled >= 8:
-                return None  # stuck at a joint limit or a singularity: let another seed try
+                return None, closest, best  # stuck at a joint limit or a singularity: let another seed try
             J = self._jacobian_from(frames, tool)
-            # Damping shrinks as the error does: robust far away, fast convergence close in.
-            lam2 = self.ik_damping**2 * min(1.0, size / 0.05)
-            dq = J.T @ np.linalg.solve(J @ J.T + lam2 * eye6, err)
+            # Damping shrinks with the error squared: robust far away, fast convergence close in (also
+            # where the arm is nearly singular, where linear shrinking stalled at a 0.2 mm residual).
+            lam2 = self.ik_damping**2 * min(1.0, size / 0.05) ** 2
+            dq = self._limited_step(J, err, q, lam2 * eye6)
             step = np.max(np.abs(dq))
             if step > self.ik_max_step_rad:
                 dq *= self.ik_max_step_rad / step
             q = np.clip(q + dq, self.lower_rad, self.upper_rad)
-        return None
+        return None, closest, best
+
+    def _polish(self, target: np.ndarray, q0: np.ndarray) -> np.ndarray | None:
+        """Bounded nonlinear least squares (scipy's trust-region reflective) from the closest q the damped
+        iterations met: the last resort for poses that need joints pressed against their limits."""
+        weights = np.array([1.0, 1.0, 1.0, 0.1, 0.1, 0.1])
+
+        def residual(q: np.ndarray) -> np.ndarray:
+            return weights * self._pose_error(target, self.fk(q))
+
+        def jacobian(q: np.ndarray) -> np.ndarray:
+            return -weights[:, None] * self.jacobian(q)
+
+        fit = least_squares(residual, q0, jac=jacobian, bounds=(self.lower_rad, self.upper_rad), method="trf",
+                            xtol=1e-12, ftol=1e-12, gtol=1e-12, max_nfev=200)
+        q = np.clip(fit.x, self.lower_rad, self.upper_rad)
+        return q if self._reached(target, q) else None
+
+    def _limited_step(self, J: np.ndarray, err: np.ndarray, q: np.ndarray, damping: np.ndarray) -> np.ndarray:
+        """The damped least-squares step, solved again without the joints that sit at a limit and are
+        pushed past it. Clipping alone would leave the other joints moving as if those had moved too, and
+        the iteration stalls on targets that need a joint at its limit."""
+        at_lower = q <= self.lower_rad + 1e-9
+        at_upper = q >= self.upper_rad - 1e-9
+        locked = np.zeros(self.dof, bool)
+        for _ in range(self.dof):
+            Jf = np.where(locked, 0.0, J)
+            dq = Jf.T @ np.linalg.solve(Jf @ Jf.T + damping, err)
+            pushed_out = ~locked & ((at_lower & (dq < 0)) | (at_upper & (dq > 0)))
+            if not pushed_out.any():
+                return dq
+            locked |= pushed_out
+        return dq
 
     def ik(self, base_T_tool: np.ndarray, q_near: np.ndarray) -> np.ndarray | None:
         target = np.asarray(base_T_tool, dtype=float)
@@ -241,7 +282,7 @@ class G1ArmModel(RobotModel):
             return None
         if np.linalg.norm(target[:3, 3] - self.shoulder_m) > self.max_reach_m:
             return None  # further than the arm stretched out: no need to iterate
-        solution = self._solve(target, q_near)
+        solution, closest, closest_size = self._solve(target, q_near)
         if solution is not None:
             return solution
         # Restarts from fixed seeds spread over the joint ranges (deterministic: same answer every time).
@@ -249,12 +290,14 @@ class G1ArmModel(RobotModel):
         found = []
         for _ in range(self.ik_restarts):
             seed = rng.uniform(self.lower_rad, self.upper_rad)
-            q = self._solve(target, seed)
+            q, near, size = self._solve(target, seed)
             if q is not None:
                 found.append(q)
-        if not found:
-            return None
-        return min(found, key=lambda q: float(np.linalg.norm(q - q_near)))
+            elif size < closest_size:
+                closest, closest_size = near, size
+        if found:
+            return min(found, key=lambda q: float(np.linalg.norm(q - q_near)))
+        return self._polish(target, closest)
 
     # -- collision volumes -------------------------------------------------------------------------
     def capsules(self, q: np.ndarray) -> list[Capsule]:
