@@ -78,3 +78,13 @@ def test_inverse_round_trip(t: tuple, q: tuple, p: tuple) -> None:
     tf = Transform.from_quaternion_wxyz(t, _unit(q), "a", "b")
     np.testing.assert_allclose(tf.inverse().apply(tf.apply(p)), p, atol=1e-9)
     np.testing.assert_allclose((tf @ tf.inverse()).matrix, np.eye(4), atol=1e-9)
+
+
+@pytest.mark.parametrize("angle", [1e-12, 2.4e-7, 1e-3, 1.0, np.pi - 1e-9, np.pi])
+def test_rotvec_is_exact_at_every_angle(angle: float) -> None:
+    axis = np.array([0.48, -0.6, 0.64])  # unit length
+    tf = Transform.from_rotvec([0, 0, 0], axis * angle)
+    rotvec = tf.rotvec
+    if angle < np.pi:  # at pi, -axis names the same rotation
+        np.testing.assert_allclose(rotvec, axis * angle, rtol=1e-6, atol=1e-15)
+    np.testing.assert_allclose(Transform.from_rotvec([0, 0, 0], rotvec).matrix, tf.matrix, atol=1e-12)

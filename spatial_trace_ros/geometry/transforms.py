@@ -126,8 +126,14 @@ class Transform:
 
     @property
     def rotvec(self) -> np.ndarray:
-        axis, angle = axangles.mat2axangle(self.rotation, unit_thresh=1e-5)
-        return np.zeros(3) if abs(angle) < 1e-12 else np.asarray(axis) * angle
+        # From the quaternion with atan2: exact down to the smallest angles, where an eigenvector search
+        # (transforms3d's mat2axangle) can pick the wrong axis among three eigenvalues all near 1.
+        q = self.quaternion_wxyz
+        v = q[1:]
+        s = float(np.linalg.norm(v))
+        if s == 0.0:
+            return np.zeros(3)
+        return v * (2.0 * np.arctan2(s, q[0]) / s)
 
     def to_ur_pose(self) -> np.ndarray:
         return np.concatenate([self.translation, self.rotvec])
