@@ -10,6 +10,12 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from hypothesis import settings
+
+# CI draws the same property-test examples every run, so an example found by chance never blocks an
+# unrelated change; a developer's `make test` draws new ones (and replays failures from .hypothesis/).
+settings.register_profile("ci", derandomize=True, database=None)
+settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "default"))
 
 _DOMAIN_ID = int(os.environ.get("SPATIAL_TRACE_TEST_DOMAIN_ID") or random.SystemRandom().randint(10, 99))
 os.environ["ROS_DOMAIN_ID"] = str(_DOMAIN_ID)
