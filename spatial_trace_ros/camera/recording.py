@@ -50,22 +50,26 @@ class RecordingSource(PipelineFrameSource):
         self._color_request = ProfileRequest.parse(color_profile, "color_profile")
         self._depth_request = ProfileRequest.parse(depth_profile, "depth_profile")
         self._playback: Any = None
+        self._profiles: tuple[Any, Any] | None = None  # (color, depth), chosen once in open()
         self.passes = 0  # how many times the recording started playing
 
     def describe(self) -> str:
         return f"recording {self.path}"
 
     def open(self) -> None:
-        self.passes = 0
-        self._play(keep_stamps=False)
-
-    def _play(self, keep_stamps: bool) -> None:
         if not self.path.is_file():
             raise CameraError(
                 f"recording {self.path} not found; set recording_path to a .db3 file written by "
                 "`spatial-trace record` (or librealsense's recorder)"
             )
-        color, depth = self._choose_profiles()
+        self._profiles = self._choose_profiles()
+        self.passes = 0
+        self._play(keep_stamps=False)
+
+    def _play(self, keep_stamps: bool) -> None:
+        """Start one pass through the recording with the profiles ``open`` chose."""
+        assert self._profiles is not None
+        color, depth = self._profiles
         config = rs.config()
         config.enable_device_from_file(str(self.path), repeat_playback=False)
         config.enable_stream(rs.stream.color, color.width, color.height, color.format, color.fps)

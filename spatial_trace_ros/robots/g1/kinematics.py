@@ -209,8 +209,7 @@ class G1ArmModel(RobotModel):
         err[3:] = _rotation_log(target[:3, :3] @ current[:3, :3].T)
         return err
 
-    def _reached(self, target: np.ndarray, q: np.ndarray) -> bool:
-        err = self._pose_error(target, self.fk(q))
+    def _within_tolerance(self, err: np.ndarray) -> bool:
         return bool(np.linalg.norm(err[:3]) < self.ik_position_tolerance_m
                     and np.linalg.norm(err[3:]) < self.ik_rotation_tolerance_rad)
 
@@ -223,10 +222,9 @@ class G1ArmModel(RobotModel):
         for _ in range(self.ik_max_iterations):
             frames, tool = self._chain(q)
             err = self._pose_error(target, tool)
-            pos_err, rot_err = np.linalg.norm(err[:3]), np.linalg.norm(err[3:])
-            if pos_err < self.ik_position_tolerance_m and rot_err < self.ik_rotation_tolerance_rad:
+            if self._within_tolerance(err):
                 return q, q, 0.0
-            size = pos_err + 0.1 * rot_err
+            size = np.linalg.norm(err[:3]) + 0.1 * np.linalg.norm(err[3:])
             stalled = stalled + 1 if size > 0.99 * best else 0
             if size < best:
                 best, closest = size, q
@@ -257,7 +255,7 @@ class G1ArmModel(RobotModel):
         fit = least_squares(residual, q0, jac=jacobian, bounds=(self.lower_rad, self.upper_rad), method="trf",
                             xtol=1e-12, ftol=1e-12, gtol=1e-12, max_nfev=200)
         q = np.clip(fit.x, self.lower_rad, self.upper_rad)
-        return q if self._reached(target, q) else None
+        return q if self._within_tolerance(self._pose_error(target, self.fk(q))) else None
 
     def _limited_step(self, J: np.ndarray, err: np.ndarray, q: np.ndarray, damping: np.ndarray) -> np.ndarray:
         """The damped least-squares step, solved again without the joints that sit at a limit and are

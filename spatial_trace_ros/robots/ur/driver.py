@@ -41,6 +41,7 @@ BIT_SAFEGUARD_STOPPED = 1 << 4
 BITS_EMERGENCY_STOPPED = (1 << 5) | (1 << 6) | (1 << 7)
 BIT_VIOLATION = 1 << 8
 BIT_FAULT = 1 << 9
+BITS_STOPPED = BIT_PROTECTIVE_STOPPED | BITS_EMERGENCY_STOPPED  # stops that end the control script
 SAFETY_BITS_SETTLE_S = 0.25  # longest wait for the receive stream to show why the control script stopped
 # servoL/servoJ take speed and acceleration arguments that the controller ignores; ur_rtde checks ranges.
 SERVO_UNUSED_SPEED, SERVO_UNUSED_ACCEL = 0.5, 0.5
@@ -165,26 +166,30 @@ class RtdeDriver(RobotDriver):
         return self._control, self._receive
 
     @staticmethod
+    def _connected(control: Any, receive: Any) -> bool:
+        return bool(control is not None and receive is not None and control.isConnected() and receive.isConnected())
+
+    @staticmethod
     def _usable(control: Any, receive: Any) -> bool:
         """Commands can be sent and answered (ur_rtde blocks on commands it cannot get answered)."""
-        if control is None or receive is None or not (control.isConnected() and receive.isConnected()):
+        if not RtdeDriver._connected(control, receive):
             return False
         bits = receive.getSafetyStatusBits()
-        return bool(control.isProgramRunning()) and not bits & (BIT_PROTECTIVE_STOPPED | BITS_EMERGENCY_STOPPED)
+        return bool(control.isProgramRunning()) and not bits & BITS_STOPPED
 
     def read_state(self) -> RobotState:
         control, receive = self._require()
-        connected = bool(control.isConnected() and receive.isConnected())
+        connected = self._connected(control, receive)
         program = bool(control.isProgramRunning())
         bits = int(receive.getSafetyStatusBits())
-        if connected and not program and not bits & (BIT_PROTECTIVE_STOPPED | BITS_EMERGENCY_STOPPED):
+        if connected and not program and not bits & BITS_STOPPED:
             bits = self._safety_bits_after_next_packets(receive)
         fault = ""
         if bits & BIT_SAFEGUARD_STOPPED:
             fault = "robot is in safeguard stop (a safety input is open); close it and resume"
         elif bits & (BIT_VIOLATION | BIT_FAULT):
             fault = f"robot reports a safety {'violation' if bits & BIT_VIOLATION else 'fault'}; see the pendant"
-        elif connected and not program and not bits & (BIT_PROTECTIVE_STOPPED | BITS_EMERGENCY_STOPPED):
+        elif connected and not program and not bits & BITS_STOPPED:
             fault = ("the RTDE control script is not running on the controller (stopped by the RTDE watchdog, a "
                      "script error or the pendant); reconnect the controller to upload it again")
         moving = connected and program and self._mode == "path" and control.getAsyncOperationProgress() >= 0
@@ -228,7 +233,7 @@ class RtdeDriver(RobotDriver):
         self._last_command_s = time.monotonic()
         self._mode = mode
         if not ok:
-            if not (self._control and self._receive and self._control.isConnected() and self._receive.isConnected()):
+            if not self._connected(self._control, self._receive):
                 raise RobotError(f"{lost}; {advice}")
             raise RobotError(f"the UR controller refused {what} (control script not running, or the robot stopped)")
 
