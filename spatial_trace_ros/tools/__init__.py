@@ -1,0 +1,1 @@
+"""End effectors: the tool description (TCP, collision geometry, gripper limits) and grippers."""
