@@ -14,7 +14,7 @@ PYTEST_ARGS ?=
 
 setup: $(STAMP)
 
-$(STAMP): requirements/*.txt setup.py setup.cfg scripts/install_system_deps.sh
+$(STAMP): requirements/*.txt setup.py setup.cfg scripts/install_system_deps.sh scripts/build_tf2_msgs.sh
 	scripts/install_system_deps.sh
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip
@@ -25,6 +25,7 @@ $(STAMP): requirements/*.txt setup.py setup.cfg scripts/install_system_deps.sh
 	ln -sfn /usr/lib/$$(gcc -print-multiarch 2>/dev/null || echo x86_64-linux-gnu) $(CYCLONEDDS_HOME)/lib
 	CYCLONEDDS_HOME=$(CYCLONEDDS_HOME) $(PY) -m pip install -q -r requirements/g1.txt
 	$(PY) -m pip install -q --no-deps --no-build-isolation -e .
+	scripts/build_tf2_msgs.sh $(VENV)
 	rm -f $(VENV)/.setup-*
 	touch $@
 

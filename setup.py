@@ -37,6 +37,7 @@ setup(
             "trace_node = spatial_trace_ros.nodes.trace_node:main",
             "planner_node = spatial_trace_ros.nodes.planner_node:main",
             "controller_node = spatial_trace_ros.nodes.controller_node:main",
+            "robot_state_node = spatial_trace_ros.nodes.robot_state_node:main",
         ],
         # A lab's own policy registers here from its own package, e.g.
         # "my_policy = my_pkg.policy:MyPolicy" (a subclass of policies.base.ControlPolicy).
