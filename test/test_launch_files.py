@@ -30,6 +30,7 @@ from spatial_trace_ros.geometry.calibration import load_calibration
 from spatial_trace_ros.planning.node_config import PlannerNodeConfig
 from spatial_trace_ros.planning.safety_config import load_safety_config
 from spatial_trace_ros.robots.controller_config import ControllerNodeConfig
+from spatial_trace_ros.robots.description.node_config import RobotStateNodeConfig
 from spatial_trace_ros.ros.dds import large_message_profile
 from spatial_trace_ros.ros.params import ros_parameter_type
 from spatial_trace_ros.trace.config import TraceStageConfig
@@ -43,6 +44,7 @@ NODE_CONFIGS = {
     "trace_node": TraceStageConfig,
     "planner_node": PlannerNodeConfig,
     "controller_node": ControllerNodeConfig,
+    "robot_state_node": RobotStateNodeConfig,
 }
 # Executables of other packages the launch files start, and launch files of others they include.
 EXTERNAL_EXECUTABLES = {"tf2_ros": {"static_transform_publisher"}, "rviz2": {"rviz2"}}
@@ -310,6 +312,10 @@ def test_stack_is_complete_and_consistent(case: tuple[str, dict[str, str], Expan
     assert planner["robot"] == controller["robot"]
     assert planner["safety_file"] == controller["safety_file"], "planner and controller must enforce the same limits"
     load_safety_config(planner["safety_file"])
+    # RViz shows the robot the planner plans for, and the camera where the planner believes it is.
+    robot_state = _node(expansion, "robot_state_node").parameters
+    assert robot_state["robot"] == planner["robot"]
+    assert robot_state["calibration_file"] == planner["calibration_file"]
     calibration = load_calibration(planner["calibration_file"])
     # The static TF RViz shows is the calibration the planner uses.
     tf_args = _node(expansion, "static_transform_publisher").args.split()
