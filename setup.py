@@ -18,6 +18,7 @@ setup(
         # The Fast DDS profile also goes to share/ for launch files that start other packages' nodes.
         (f"share/{PACKAGE}/config", [*glob("config/*.yaml"), f"{PACKAGE}/ros/fastdds_large_messages.xml"]),
         (f"share/{PACKAGE}/config/rviz", glob("config/rviz/*.rviz")),
+        (f"share/{PACKAGE}/requirements", ["requirements/robot-pc.txt"]),  # `spatial-trace doctor` checks it
     ],
     install_requires=["setuptools"],
     extras_require={
