@@ -3,10 +3,12 @@ the calibration file."""
 
 from __future__ import annotations
 
-import importlib
 import importlib.metadata as md
+import json
 import os
 import re
+import subprocess
+import sys
 import time
 from collections.abc import Mapping
 from pathlib import Path
@@ -22,6 +24,31 @@ INSTALL_HINT = "pip install -r requirements/robot-pc.txt in the venv (README, 'O
 REQUIREMENT = re.compile(r"^\s*([A-Za-z0-9_.\-]+)\s*==\s*([^\s;#]+)")
 
 
+# Imported in a child process: rcl ends the whole process at import (exit 102) when
+# RMW_IMPLEMENTATION names another RMW than the one it loads, and doctor must report that, not die of it.
+_IMPORT_PROBE = """
+import importlib, json, sys
+found = {}
+for name in sys.argv[1:]:
+    try:
+        importlib.import_module(name)
+        found[name] = ""
+    except Exception as err:
+        found[name] = f"{type(err).__name__}: {err}"
+print(json.dumps(found))
+"""
+
+
+def _probe_imports(modules: list[str], env: Mapping[str, str]) -> tuple[dict[str, str] | None, str]:
+    """``module -> error ('' = imported)`` from a child Python, or None and why it died."""
+    done = subprocess.run([sys.executable, "-c", _IMPORT_PROBE, *modules], capture_output=True, text=True,
+                          env=dict(env), timeout=120)
+    if done.returncode != 0:
+        last = (done.stderr.strip().splitlines() or [""])[-1]
+        return None, f"importing them ends Python with exit status {done.returncode}: {last[:300]}"
+    return json.loads(done.stdout.strip().splitlines()[-1]), ""
+
+
 def check_ros(env: Mapping[str, str]) -> list[Finding]:
     distro = env.get("ROS_DISTRO", "")
     findings = []
@@ -33,33 +60,27 @@ def check_ros(env: Mapping[str, str]) -> list[Finding]:
                                 f"use one of {', '.join(SUPPORTED_DISTROS)}"))
     else:
         findings.append(Finding("ros distro", Level.OK, distro))
-    try:
-        importlib.import_module("rclpy")
-    except ImportError as err:
-        findings.append(Finding("rclpy", Level.FAIL, f"not importable ({err})",
-                                "source /opt/ros/<distro>/setup.bash; a venv must be made with --system-site-packages"))
-        return findings
+    messages = [f"{p}.srv" if p == "std_srvs" else f"{p}.msg" for p in MESSAGE_PACKAGES]
+    found, crash = _probe_imports(["rclpy", *messages, "tf2_msgs.msg"], env)
+    if found is None:
+        return [*findings, Finding("rclpy", Level.FAIL, crash,
+                                   "unset RMW_IMPLEMENTATION or install that RMW (ros-$ROS_DISTRO-rmw-...)")]
+    if found["rclpy"]:
+        return [*findings, Finding("rclpy", Level.FAIL, f"not importable ({found['rclpy']})",
+                                   "source /opt/ros/<distro>/setup.bash; make the venv with --system-site-packages")]
     findings.append(Finding("rclpy", Level.OK, "importable"))
-    missing = [p for p in MESSAGE_PACKAGES if not _imports(f"{p}.msg" if p != "std_srvs" else "std_srvs.srv")]
+    missing = [m.split(".")[0] for m in messages if found[m]]
     if missing:
         findings.append(Finding("ros messages", Level.FAIL, f"missing {', '.join(missing)}",
                                 "rosdep install --from-paths src --ignore-src -y"))
     else:
         findings.append(Finding("ros messages", Level.OK, f"{len(MESSAGE_PACKAGES)} message packages importable"))
-    if _imports("tf2_msgs.msg"):
-        findings.append(Finding("tf2_msgs", Level.OK, "importable: robot_state_node publishes TF"))
-    else:
+    if found["tf2_msgs.msg"]:
         findings.append(Finding("tf2_msgs", Level.WARN, "not importable: RViz gets no TF of the robot and camera",
                                 "sudo apt install ros-$ROS_DISTRO-tf2-msgs (or make setup in a dev venv)"))
+    else:
+        findings.append(Finding("tf2_msgs", Level.OK, "importable: robot_state_node publishes TF"))
     return findings
-
-
-def _imports(module: str) -> bool:
-    try:
-        importlib.import_module(module)
-    except ImportError:
-        return False
-    return True
 
 
 def read_requirements(path: Path) -> dict[str, str]:
