@@ -106,3 +106,18 @@ def test_calibration_in_millimetres_and_stale_calibration(tmp_path: Path) -> Non
     code, lines = doctor(["--calibration-file", str(stale), "--camera", "none"])
     assert lines["calibration"].startswith("[warn]") and "recalibrate" in lines["calibration"]
     assert code == 0
+
+
+def test_a_module_missing_on_this_pc_is_a_finding_not_a_crash(tmp_path: Path) -> None:
+    """As on a robot PC where rosdep has not installed python3-opencv yet: the calibration check cannot
+    load (geometry needs cv2), and doctor says so and goes on."""
+    blocker = tmp_path / "blocked" / "cv2"
+    blocker.mkdir(parents=True)
+    (blocker / "__init__.py").write_text("raise ImportError('No module named cv2')\n")
+    calibration = write_calibration(tmp_path / "cal.yaml")
+    pythonpath = os.pathsep.join([str(blocker.parent), os.environ.get("PYTHONPATH", "")])
+    code, lines = doctor(["--calibration-file", str(calibration), "--camera", "none"], {"PYTHONPATH": pythonpath})
+    assert code == 1
+    assert lines["calibration"].startswith("[FAIL]") and "cv2" in lines["calibration"]
+    assert "rosdep install" in lines["calibration"]
+    assert lines["rclpy"].startswith("[  ok]")  # the other checks still ran

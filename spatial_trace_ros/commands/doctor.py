@@ -4,7 +4,12 @@ from __future__ import annotations
 
 import argparse
 import json
+from collections.abc import Callable
 from pathlib import Path
+
+from spatial_trace_ros.doctor import environment as envchecks
+from spatial_trace_ros.doctor import reach
+from spatial_trace_ros.doctor.findings import Finding, Level, exit_code, format_finding
 
 HELP = "check this robot PC (ROS, Python deps, DDS, calibration, camera, robot, model server); exit 1 if blocked"
 PACKAGE = "spatial_trace_ros"
@@ -58,11 +63,35 @@ def _robot_params(path: Path | None) -> dict:
     return merged
 
 
-def run(args: argparse.Namespace) -> int:
-    from spatial_trace_ros.doctor import Level, exit_code, format_finding, reach
-    from spatial_trace_ros.doctor import environment as envchecks
-    from spatial_trace_ros.doctor.findings import Finding
+def _safely(name: str, check: Callable[[], list[Finding]]) -> list[Finding]:
+    """A check that fails in an unforeseen way (a module missing on this PC) is a finding, not a crash."""
+    try:
+        return check()
+    except ImportError as err:
+        return [Finding(name, Level.FAIL, f"cannot check: {err}", "rosdep install --from-paths src --ignore-src "
+                        "-y, and pip install -r requirements/robot-pc.txt")]
+    except Exception as err:  # reported as a finding; the other checks go on
+        return [Finding(name, Level.FAIL, f"cannot check: {type(err).__name__}: {err}", "see the message")]
 
+
+def _robot_checks(args: argparse.Namespace, params: dict, robot: str, options: dict) -> list[Finding]:
+    if params.get("driver") == "sim":
+        return [Finding("robot", Level.SKIP, "driver sim: no robot to reach")]
+    if robot.startswith("ur"):
+        host = args.robot_ip or params.get("robot_ip", "")
+        if not host:
+            return [Finding("robot", Level.SKIP, "no robot_ip given (--robot-ip or --params-file)")]
+        return reach.check_ur(host, args.timeout_s)
+    if robot.startswith("g1"):
+        interface = args.network_interface
+        if interface is None:
+            interface = options.get("network_interface", "")
+        domain = args.dds_domain_id if args.dds_domain_id is not None else int(options.get("dds_domain_id", 0))
+        return reach.check_g1(interface, domain, args.timeout_s)
+    return [Finding("robot", Level.SKIP, "no robot given (--robot or --params-file)")]
+
+
+def run(args: argparse.Namespace) -> int:
     params = _robot_params(args.params_file)
     robot = args.robot or params.get("robot", "")
     options = json.loads(params.get("driver_options_json") or "{}")
@@ -71,28 +100,20 @@ def run(args: argparse.Namespace) -> int:
         calibration = Path(params["calibration_file"])
     env = envchecks.environ()
 
-    findings = envchecks.check_ros(env)
-    findings += envchecks.check_python_dependencies(args.requirements or _package_file("requirements/robot-pc.txt"))
-    findings += envchecks.check_middleware(env)
-    findings += envchecks.check_calibration(calibration, args.max_calibration_age_days,
-                                            _package_file("config/calibration.example.yaml"))
-    findings += envchecks.check_camera() if args.camera == "realsense" else [
-        Finding("camera", Level.SKIP, "--camera none")]
-    if params.get("driver") == "sim":
-        findings.append(Finding("robot", Level.SKIP, "driver sim: no robot to reach"))
-    elif robot.startswith("ur"):
-        host = args.robot_ip or params.get("robot_ip", "")
-        findings += reach.check_ur(host, args.timeout_s) if host else [
-            Finding("robot", Level.SKIP, "no robot_ip given (--robot-ip or --params-file)")]
-    elif robot.startswith("g1"):
-        interface = args.network_interface if args.network_interface is not None else options.get(
-            "network_interface", "")
-        domain = args.dds_domain_id if args.dds_domain_id is not None else int(options.get("dds_domain_id", 0))
-        findings += reach.check_g1(interface, domain, args.timeout_s)
-    else:
-        findings.append(Finding("robot", Level.SKIP, "no robot given (--robot or --params-file)"))
-    findings += reach.check_model_server(args.backend_url, args.backend, args.timeout_s) if args.backend_url else [
-        Finding("model server", Level.SKIP, "no --backend-url given")]
+    checks: list[tuple[str, Callable[[], list[Finding]]]] = [
+        ("rclpy", lambda: envchecks.check_ros(env)),
+        ("python deps", lambda: envchecks.check_python_dependencies(
+            args.requirements or _package_file("requirements/robot-pc.txt"))),
+        ("rmw", lambda: envchecks.check_middleware(env)),
+        ("calibration", lambda: envchecks.check_calibration(
+            calibration, args.max_calibration_age_days, _package_file("config/calibration.example.yaml"))),
+        ("camera", lambda: envchecks.check_camera() if args.camera == "realsense" else [
+            Finding("camera", Level.SKIP, "--camera none")]),
+        ("robot", lambda: _robot_checks(args, params, robot, options)),
+        ("model server", lambda: reach.check_model_server(args.backend_url, args.backend, args.timeout_s)
+         if args.backend_url else [Finding("model server", Level.SKIP, "no --backend-url given")]),
+    ]
+    findings = [finding for name, check in checks for finding in _safely(name, check)]
 
     for finding in findings:
         print(format_finding(finding))

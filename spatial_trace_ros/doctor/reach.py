@@ -7,8 +7,6 @@ import socket
 import struct
 import time
 
-import httpx
-
 from spatial_trace_ros.doctor.findings import Finding, Level
 
 DASHBOARD_PORT = 29999
@@ -109,6 +107,8 @@ def check_g1(network_interface: str, domain_id: int, timeout_s: float) -> list[F
 def check_model_server(base_url: str, backend: str, timeout_s: float) -> list[Finding]:
     """This project's server (backend http) must answer /readyz with 200; other APIs have no readiness
     route, so for them any HTTP answer means reachable."""
+    import httpx
+
     base = base_url.rstrip("/")
     try:
         with httpx.Client(timeout=timeout_s) as client:
