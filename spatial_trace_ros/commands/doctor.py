@@ -33,17 +33,13 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def _package_file(relative: str) -> Path | None:
-    """A file of this package: from the source tree, else from the colcon install's share/ folder."""
-    source = Path(__file__).resolve().parents[2] / relative
-    if source.is_file():
-        return source
-    try:
-        from ament_index_python.packages import get_package_share_directory
-
-        installed = Path(get_package_share_directory(PACKAGE)) / relative
-    except (ImportError, LookupError, ValueError, OSError):  # not installed with colcon
-        return None
-    return installed if installed.is_file() else None
+    """A file of this package: from the source tree, else from the install's share/ folder (colcon puts
+    this module at <prefix>/lib/pythonX.Y/site-packages/spatial_trace_ros/commands/)."""
+    here = Path(__file__).resolve()
+    for candidate in (here.parents[2] / relative, here.parents[5] / "share" / PACKAGE / relative):
+        if candidate.is_file():
+            return candidate
+    return None
 
 
 def _robot_params(path: Path | None) -> dict:
