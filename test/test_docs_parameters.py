@@ -12,6 +12,7 @@ from pydantic import BaseModel
 from spatial_trace_ros.camera.config import CameraNodeConfig
 from spatial_trace_ros.planning.node_config import PlannerNodeConfig
 from spatial_trace_ros.robots.controller_config import ControllerNodeConfig
+from spatial_trace_ros.robots.description.node_config import RobotStateNodeConfig
 from spatial_trace_ros.trace.config import TraceStageConfig
 
 DOCS = Path(__file__).resolve().parent.parent / "docs"
@@ -44,6 +45,7 @@ def documented_parameters(page: str) -> set[str]:
         ("trace.md", TraceStageConfig),
         ("planner.md", PlannerNodeConfig),
         ("controller.md", ControllerNodeConfig),
+        ("description.md", RobotStateNodeConfig),
     ],
 )
 def test_parameter_table_matches_node_config(page: str, config: type[BaseModel]) -> None:
