@@ -27,6 +27,7 @@ COMMANDS: dict[str, str] = {
     "ask": "spatial_trace_ros.commands.ask",
     "extrinsics": "spatial_trace_ros.commands.extrinsics",
     "doctor": "spatial_trace_ros.commands.doctor",
+    "description": "spatial_trace_ros.commands.description",
 }
 
 

@@ -133,3 +133,13 @@ def test_ur_collision_capsules_are_the_planners() -> None:
         expected = sorted([planner_capsule.p0.tolist(), planner_capsule.p1.tolist()])
         np.testing.assert_allclose(ends, expected, atol=1e-9)
         assert spheres[0].radius_m == planner_capsule.radius_m
+
+
+def test_description_command_writes_the_published_urdf(tmp_path) -> None:
+    from spatial_trace_ros import cli
+
+    out = tmp_path / "g1.urdf"
+    assert cli.main(["description", "g1_right_arm", "--out", str(out)]) == 0
+    assert out.read_text() == robot_urdf("g1_right_arm")
+    pin_model = pin.buildModelFromUrdf(str(out))
+    assert pin_model.nq == 17  # waist 3 + two arms of 7
