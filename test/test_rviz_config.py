@@ -58,3 +58,14 @@ def test_display_qos_matches_the_publisher(display: dict) -> None:
 
 def test_fixed_frame_is_the_planners_base() -> None:
     assert yaml.safe_load(RVIZ.read_text())["Visualization Manager"]["Global Options"]["Fixed Frame"] == "base"
+
+
+@pytest.mark.parametrize(("robot", "fixed_frame"), [("ur5e", "base"), ("ur5", "base"), ("g1_left_arm", "torso_link")])
+def test_the_fixed_frame_bringup_passes_is_a_link_of_the_robot(robot: str, fixed_frame: str) -> None:
+    """RViz's fixed frame (the calibration's parent, passed with -f) is in the robot's TF tree, so the
+    markers and waypoints (in the planner's base frame) are drawn against the robot."""
+    from spatial_trace_ros.robots.description import build_description
+    from spatial_trace_ros.robots.model import make_robot_model
+
+    links = {link.name for link in build_description(robot).links}
+    assert fixed_frame in links and make_robot_model(robot).base_frame == fixed_frame
