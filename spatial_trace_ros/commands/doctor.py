@@ -35,11 +35,11 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 def _package_file(relative: str) -> Path | None:
     """A file of this package: from the source tree, else from the install's share/ folder (colcon puts
     this module at <prefix>/lib/pythonX.Y/site-packages/spatial_trace_ros/commands/)."""
-    here = Path(__file__).resolve()
-    for candidate in (here.parents[2] / relative, here.parents[5] / "share" / PACKAGE / relative):
-        if candidate.is_file():
-            return candidate
-    return None
+    parents = Path(__file__).resolve().parents
+    candidates = [parents[2] / relative]
+    if len(parents) > 5:
+        candidates.append(parents[5] / "share" / PACKAGE / relative)
+    return next((c for c in candidates if c.is_file()), None)
 
 
 def _robot_params(path: Path | None) -> dict:
