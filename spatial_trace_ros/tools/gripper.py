@@ -101,6 +101,7 @@ def in_range(what: str, value: float, low: float, high: float, endpoint: str) ->
 # Implementations register here as they are written.
 GRIPPERS: dict[str, str] = {
     "robotiq_urcap": "spatial_trace_ros.tools.robotiq_urcap:robotiq_urcap_gripper",
+    "robotiq_modbus": "spatial_trace_ros.tools.robotiq_modbus:robotiq_modbus_gripper",
 }
 
 
