@@ -102,6 +102,7 @@ def in_range(what: str, value: float, low: float, high: float, endpoint: str) ->
 GRIPPERS: dict[str, str] = {
     "robotiq_urcap": "spatial_trace_ros.tools.robotiq_urcap:robotiq_urcap_gripper",
     "robotiq_modbus": "spatial_trace_ros.tools.robotiq_modbus:robotiq_modbus_gripper",
+    "dex3": "spatial_trace_ros.tools.dex3:dex3_gripper",
 }
 
 
