@@ -174,11 +174,11 @@ if __name__ == "__main__":
 
 
 def start_fake_robotiq(group: ProcessGroup, *args: str, urcap_host: str = "127.0.0.1",
-                       rtu_link: Path | None = None, timeout_s: float = 20.0) -> str:
-    """Start a fake in ``group``; returns ``host:port`` of its URCap socket, or the pty path with
-    ``rtu_link`` (a file the fake writes that path to)."""
+                       rtu_link: Path | None = None, port: int | None = None, timeout_s: float = 20.0) -> str:
+    """Start a fake in ``group``; returns ``host:port`` of its URCap socket (``port``: a free one when
+    None), or the pty path with ``rtu_link`` (a file the fake writes that path to)."""
     if rtu_link is None:
-        port = free_port(urcap_host)
+        port = port or free_port(urcap_host)
         process = group.start_python("fake_robotiq", "spatial_trace_ros.testing.fake_robotiq",
                                      ["--urcap", f"{urcap_host}:{port}", *args])
 

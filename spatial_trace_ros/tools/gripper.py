@@ -44,6 +44,7 @@ class Gripper(ABC):
     min_width_m: float
     max_width_m: float
     endpoint: str = ""
+    senses_object: bool = True  # False: object_detected is always False (no sensor), a grasp cannot be verified
 
     @abstractmethod
     def connect(self) -> None:
@@ -103,6 +104,7 @@ GRIPPERS: dict[str, str] = {
     "robotiq_urcap": "spatial_trace_ros.tools.robotiq_urcap:robotiq_urcap_gripper",
     "robotiq_modbus": "spatial_trace_ros.tools.robotiq_modbus:robotiq_modbus_gripper",
     "dex3": "spatial_trace_ros.tools.dex3:dex3_gripper",
+    "ur_tool_io": "spatial_trace_ros.tools.ur_tool_io:ur_tool_io_gripper",
 }
 
 
