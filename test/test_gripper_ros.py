@@ -1,0 +1,81 @@
+"""The gripper's ROS interface over real rclpy: a node hosting it (own context and executor) with a
+Robotiq client talking to the fake gripper process, and an operator node calling its services and
+reading /joint_states and the status topic through DDS."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterator
+
+import pytest
+from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus
+from sensor_msgs.msg import JointState
+from std_srvs.srv import Trigger
+
+from spatial_trace_ros.ros.gripper_interface import GripperInterface, GripperInterfaceSettings
+from spatial_trace_ros.ros.qos import STATE
+from spatial_trace_ros.testing.fake_robotiq import start_fake_robotiq
+from spatial_trace_ros.testing.processes import ProcessGroup
+from spatial_trace_ros.testing.ros_harness import RosHarness
+from spatial_trace_ros.tools.gripper import gripper_factory
+
+pytestmark = pytest.mark.integration
+NODE = "gripper_host"
+
+
+@pytest.fixture
+def host(procs: ProcessGroup) -> Iterator[tuple[GripperInterface, threading.Event]]:
+    address = start_fake_robotiq(procs, "--object-width-m", "0.03")
+    ip, _, port = address.rpartition(":")
+    gripper = gripper_factory("robotiq_urcap")(None, host=ip, port=int(port))
+    gripper.connect()
+    arm_moving = threading.Event()
+    with RosHarness(NODE) as ros:
+        interface = GripperInterface(ros.node, gripper, arm_moving.is_set,
+                                     GripperInterfaceSettings(joint_name="robotiq_finger_width", rate_hz=20.0))
+        try:
+            yield interface, arm_moving
+        finally:
+            interface.close()
+            gripper.disconnect()
+
+
+def newest_status(statuses: list[DiagnosticArray]) -> DiagnosticStatus:
+    return statuses[-1].status[0]
+
+
+def test_manual_commands_and_state_over_ros(host: tuple[GripperInterface, threading.Event], harness) -> None:
+    _, arm_moving = host
+    joints = harness.collect(JointState, "/joint_states", STATE)
+    statuses = harness.collect(DiagnosticArray, "/spatial_trace/gripper_status", STATE)
+    harness.wait(lambda: statuses, 10.0, "the gripper status")
+    first = newest_status(statuses)
+    assert first.level == DiagnosticStatus.WARN and "not activated" in first.message
+
+    arm_moving.set()
+    refused = harness.call(Trigger, f"/{NODE}/gripper_activate", Trigger.Request())
+    assert not refused.success and "the arm is moving" in refused.message
+    arm_moving.clear()
+
+    activated = harness.call(Trigger, f"/{NODE}/gripper_activate", Trigger.Request())
+    assert activated.success, activated.message
+    closed = harness.call(Trigger, f"/{NODE}/gripper_close", Trigger.Request())
+    assert closed.success and closed.message == "closed: holding an object at 30.0 mm", closed.message
+
+    harness.wait(lambda: joints and joints[-1].position[0] == pytest.approx(0.03, abs=5e-4), 10.0,
+                 "the finger joint at the object's width")
+    assert joints[-1].name == ["robotiq_finger_width"]
+    harness.wait(lambda: dict((v.key, v.value) for v in newest_status(statuses).values).get("object_detected")
+                 == "true", 10.0, "the status to report the held object")
+    status = newest_status(statuses)
+    values = {v.key: v.value for v in status.values}
+    assert status.level == DiagnosticStatus.OK and values["last_command"] == "close"
+    assert "URCap socket 127.0.0.1" in status.hardware_id
+
+    opened = harness.call(Trigger, f"/{NODE}/gripper_open", Trigger.Request())
+    assert opened.success and opened.message == "opened: at 85.0 mm, nothing held"
+
+
+def test_a_failing_command_answers_with_the_reason(host: tuple[GripperInterface, threading.Event], harness) -> None:
+    closed = harness.call(Trigger, f"/{NODE}/gripper_close", Trigger.Request())  # never activated
+    assert not closed.success and "gripper close failed" in closed.message and "not activated" in closed.message
