@@ -4,6 +4,7 @@ reading /joint_states and the status topic through DDS."""
 
 from __future__ import annotations
 
+import json
 import threading
 from collections.abc import Iterator
 
@@ -12,10 +13,11 @@ from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus
 from sensor_msgs.msg import JointState
 from std_srvs.srv import Trigger
 
-from spatial_trace_ros.ros.gripper_interface import GripperInterface, GripperInterfaceSettings
+from spatial_trace_ros.errors import ConfigError
+from spatial_trace_ros.ros.gripper_interface import GripperInterface, GripperInterfaceSettings, attach_gripper
 from spatial_trace_ros.ros.qos import STATE
 from spatial_trace_ros.testing.fake_robotiq import start_fake_robotiq
-from spatial_trace_ros.testing.processes import ProcessGroup
+from spatial_trace_ros.testing.processes import ProcessGroup, free_port
 from spatial_trace_ros.testing.ros_harness import RosHarness
 from spatial_trace_ros.tools.gripper import gripper_factory
 
@@ -28,7 +30,6 @@ def host(procs: ProcessGroup) -> Iterator[tuple[GripperInterface, threading.Even
     address = start_fake_robotiq(procs, "--object-width-m", "0.03")
     ip, _, port = address.rpartition(":")
     gripper = gripper_factory("robotiq_urcap")(None, host=ip, port=int(port))
-    gripper.connect()
     arm_moving = threading.Event()
     with RosHarness(NODE) as ros:
         interface = GripperInterface(ros.node, gripper, arm_moving.is_set,
@@ -37,7 +38,6 @@ def host(procs: ProcessGroup) -> Iterator[tuple[GripperInterface, threading.Even
             yield interface, arm_moving
         finally:
             interface.close()
-            gripper.disconnect()
 
 
 def newest_status(statuses: list[DiagnosticArray]) -> DiagnosticStatus:
@@ -79,3 +79,30 @@ def test_manual_commands_and_state_over_ros(host: tuple[GripperInterface, thread
 def test_a_failing_command_answers_with_the_reason(host: tuple[GripperInterface, threading.Event], harness) -> None:
     closed = harness.call(Trigger, f"/{NODE}/gripper_close", Trigger.Request())  # never activated
     assert not closed.success and "gripper close failed" in closed.message and "not activated" in closed.message
+
+
+def test_attach_gripper_retries_a_gripper_that_comes_up_later(procs: ProcessGroup, harness) -> None:
+    port = free_port()
+    statuses = harness.collect(DiagnosticArray, "/spatial_trace/gripper_status", STATE)
+    with RosHarness(NODE) as ros:
+        interface = attach_gripper(ros.node, "robotiq_urcap", json.dumps({"port": port}), "127.0.0.1", lambda: False,
+                                   GripperInterfaceSettings(rate_hz=20.0, reconnect_interval_s=0.2))
+        assert interface is not None and interface.gripper.endpoint.endswith(f"127.0.0.1:{port}")
+        try:
+            harness.wait(lambda: statuses and "cannot connect" in newest_status(statuses).message, 10.0,
+                         "the status to say the gripper cannot be reached")
+            assert newest_status(statuses).level == DiagnosticStatus.WARN
+            start_fake_robotiq(procs, port=port)
+            harness.wait(lambda: "not activated" in newest_status(statuses).message, 10.0, "the gripper reconnected")
+        finally:
+            interface.close()
+
+
+def test_attach_gripper_none_and_bad_options(harness) -> None:
+    assert attach_gripper(harness.node, "none", "{}", "", lambda: False) is None
+    with pytest.raises(ConfigError, match="does not fit the robotiq_urcap gripper"):
+        attach_gripper(harness.node, "robotiq_urcap", json.dumps({"baud": 9600}), "127.0.0.1", lambda: False)
+    with pytest.raises(ConfigError, match="is not a JSON object"):
+        attach_gripper(harness.node, "robotiq_urcap", "[1, 2]", "127.0.0.1", lambda: False)
+    with pytest.raises(ConfigError, match="unknown gripper kind 'vacuum'"):
+        attach_gripper(harness.node, "vacuum", "{}", "", lambda: False)

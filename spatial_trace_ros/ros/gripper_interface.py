@@ -17,9 +17,13 @@ multi-threaded executor).
 
 from __future__ import annotations
 
+import inspect
+import json
 import threading
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
 from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus, KeyValue
 from rclpy.callback_groups import MutuallyExclusiveCallbackGroup
@@ -27,9 +31,10 @@ from rclpy.node import Node
 from sensor_msgs.msg import JointState
 from std_srvs.srv import Trigger
 
+from spatial_trace_ros.errors import ConfigError
 from spatial_trace_ros.ros.conversions import make_header
 from spatial_trace_ros.ros.qos import STATE
-from spatial_trace_ros.tools.gripper import Gripper, GripperError, GripperState
+from spatial_trace_ros.tools.gripper import Gripper, GripperError, GripperState, gripper_factory
 
 STATUS_NAME = "spatial_trace/gripper"
 
@@ -45,6 +50,7 @@ class GripperInterfaceSettings:
     speed_mps: float = 0.05
     force_n: float = 40.0
     timeout_s: float = 5.0
+    reconnect_interval_s: float = 5.0
 
 
 def describe(state: GripperState) -> str:
@@ -68,6 +74,10 @@ class GripperInterface:
         self.settings = s = settings or GripperInterfaceSettings()
         self._last_command = self._last_result = ""
         self._lock = threading.Lock()
+        self._connected = False
+        self._connect_error = ""
+        self._last_connect_s = -float("inf")
+        self.connect()
         self._joint_pub = node.create_publisher(JointState, s.joint_states_topic, STATE)
         self._status_pub = node.create_publisher(DiagnosticArray, s.status_topic, STATE)
         self._diag_pub = node.create_publisher(DiagnosticArray, "/diagnostics", STATE)
@@ -76,6 +86,21 @@ class GripperInterface:
             node.create_service(Trigger, f"~/gripper_{name}", self._service(name, action), callback_group=commands)
         self._timer = node.create_timer(1.0 / s.rate_hz, self.publish_state,
                                         callback_group=MutuallyExclusiveCallbackGroup())
+
+    def connect(self) -> bool:
+        """Connect the gripper (again); a failure is reported on the status topic, not raised."""
+        self._last_connect_s = time.monotonic()
+        try:
+            self.gripper.connect()
+        except GripperError as err:
+            if str(err) != self._connect_error:  # once per distinct reason, not on every retry
+                self.node.get_logger().error(f"gripper not connected: {err}")
+            self._connect_error = str(err)
+            return False
+        if self._connect_error:
+            self.node.get_logger().info(f"gripper connected: {self.gripper.endpoint}")
+        self._connected, self._connect_error = True, ""
+        return True
 
     # -- commands ------------------------------------------------------------------------------------------
     def _open(self) -> GripperState:
@@ -123,11 +148,18 @@ class GripperInterface:
     # -- state -----------------------------------------------------------------------------------------------
     def publish_state(self) -> None:
         stamp = self.node.get_clock().now().nanoseconds * 1e-9
-        try:
-            state: GripperState | None = self.gripper.read_state()
-            message = describe(state)
-        except GripperError as err:
-            state, message = None, str(err)
+        if not self._connected and time.monotonic() - self._last_connect_s >= self.settings.reconnect_interval_s:
+            self.connect()
+        state: GripperState | None = None
+        if not self._connected:
+            message = self._connect_error
+        else:
+            try:
+                state = self.gripper.read_state()
+                message = describe(state)
+            except GripperError as err:
+                message = str(err)
+                self._connected = False  # connect() again on a later tick: reopens a dropped link, keeps a live one
         if state is not None:
             joints = JointState(name=[self.settings.joint_name], position=[float(state.width_m)])
             joints.header = make_header(stamp, "")
@@ -152,4 +184,32 @@ class GripperInterface:
         self._diag_pub.publish(diag)
 
     def close(self) -> None:
+        """Stop publishing and release the gripper; the fingers stay as they are."""
         self.node.destroy_timer(self._timer)
+        self.gripper.disconnect()
+
+
+def attach_gripper(node: Node, kind: str, options_json: str, robot_ip: str, arm_moving: Callable[[], bool],
+                   settings: GripperInterfaceSettings | None = None) -> GripperInterface | None:
+    """The controller node's hook: a gripper of ``kind`` ("none": no gripper) built from the options
+    (a JSON object; the robot's address goes to factories that take ``host`` unless given), wired to
+    ``node``. A gripper that cannot be reached yet is retried, and reported meanwhile."""
+    if kind == "none":
+        return None
+    factory = gripper_factory(kind)
+    try:
+        options: Any = json.loads(options_json or "{}")
+    except json.JSONDecodeError:
+        options = None
+    if not isinstance(options, dict):
+        raise ConfigError(f"gripper_options_json {options_json!r} is not a JSON object; write one like "
+                          "{\"port\": 63352}")
+    if robot_ip and "host" in inspect.signature(factory).parameters:
+        options.setdefault("host", robot_ip)
+    try:
+        gripper = factory(None, **options)
+    except TypeError as err:
+        raise ConfigError(f"gripper_options_json does not fit the {kind} gripper ({err}); see docs/tools.md") from None
+    except GripperError as err:
+        raise ConfigError(f"gripper {kind}: {err}") from None
+    return GripperInterface(node, gripper, arm_moving, settings)
