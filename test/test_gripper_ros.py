@@ -9,6 +9,7 @@ import threading
 from collections.abc import Iterator
 
 import pytest
+import yaml
 from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus
 from sensor_msgs.msg import JointState
 from std_srvs.srv import Trigger
@@ -17,6 +18,7 @@ from spatial_trace_ros.errors import ConfigError
 from spatial_trace_ros.ros.gripper_interface import GripperInterface, GripperInterfaceSettings, attach_gripper
 from spatial_trace_ros.ros.qos import STATE
 from spatial_trace_ros.testing.fake_robotiq import start_fake_robotiq
+from spatial_trace_ros.testing.fake_ur.client import start_fake_ur
 from spatial_trace_ros.testing.processes import ProcessGroup, free_port
 from spatial_trace_ros.testing.ros_harness import RosHarness
 from spatial_trace_ros.tools.gripper import gripper_factory
@@ -106,3 +108,20 @@ def test_attach_gripper_none_and_bad_options(harness) -> None:
         attach_gripper(harness.node, "robotiq_urcap", "[1, 2]", "127.0.0.1", lambda: False)
     with pytest.raises(ConfigError, match="unknown gripper kind 'vacuum'"):
         attach_gripper(harness.node, "vacuum", "{}", "", lambda: False)
+
+
+def test_controller_node_serves_the_gripper_named_by_its_parameters(procs: ProcessGroup, ros_env, harness,
+                                                                    tmp_path) -> None:
+    fake_ur = start_fake_ur(procs, "ur5")
+    port = free_port(fake_ur.host)
+    start_fake_robotiq(procs, "--object-width-m", "0.05", urcap_host=fake_ur.host, port=port)
+    values = {"robot": "ur5", "robot_ip": fake_ur.host, "gripper": "robotiq_urcap",
+              "gripper_options_json": json.dumps({"port": port})}
+    params = tmp_path / "controller.yaml"
+    params.write_text(yaml.safe_dump({"controller_node": {"ros__parameters": values}}))
+    procs.start_python("controller_node", "spatial_trace_ros.nodes.controller_node",
+                       ["--ros-args", "--params-file", str(params)], env=ros_env)
+    activated = harness.call(Trigger, "/controller_node/gripper_activate", Trigger.Request(), timeout_s=60.0)
+    assert activated.success, activated.message
+    closed = harness.call(Trigger, "/controller_node/gripper_close", Trigger.Request())
+    assert closed.success and closed.message == "closed: holding an object at 50.0 mm", closed.message
