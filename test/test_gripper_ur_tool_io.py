@@ -91,3 +91,18 @@ def test_bad_wiring_options_are_refused() -> None:
         gripper_factory("ur_tool_io")(None, host="127.0.0.1", close_output=2)
     with pytest.raises(GripperError, match="both tool output 0"):
         gripper_factory("ur_tool_io")(None, host="127.0.0.1", open_output=0)
+
+
+def test_outputs_owned_by_another_rtde_client_are_reported(fake: FakeUrClient) -> None:
+    import rtde_io
+
+    other = rtde_io.RTDEIOInterface(fake.host)  # e.g. a PLC adapter or another program on the same registers
+    gripper = gripper_factory("ur_tool_io")(None, host=fake.host)
+    try:
+        with pytest.raises(GripperError, match=rf"could not open the I/O interface of the UR at {fake.host} "
+                                               r"\(One of the RTDE input registers are already in use"):
+            gripper.connect()
+    finally:
+        gripper.disconnect()
+        other.disconnect()
+    assert fake.state()["digital_output_bits"] == 0

@@ -174,10 +174,10 @@ class Dex3Hand(Gripper):
         """Where ``q`` lies on the closed (0) .. open (1) line."""
         return float(np.clip(np.dot(q - self.closed_q, self._line) / np.dot(self._line, self._line), 0.0, 1.0))
 
-    def _state(self, q: np.ndarray, dq: np.ndarray, fault: str, object_detected: bool = False) -> GripperState:
+    def _state(self, q: np.ndarray, dq: np.ndarray, fault: str, stalled: bool = False) -> GripperState:
+        moving = bool(np.max(np.abs(dq)) > SETTLE_DQ_RADPS)  # fingers lag their targets in motion: no grip yet
         return GripperState(stamp_s=time.monotonic(), width_m=self.fraction_of(q) * self.max_width_m,
-                            object_detected=object_detected, moving=bool(np.max(np.abs(dq)) > SETTLE_DQ_RADPS),
-                            activated=True, fault=fault)
+                            object_detected=stalled and not moving, moving=moving, activated=True, fault=fault)
 
     def read_state(self) -> GripperState:
         q, dq, fault = self._sample()
