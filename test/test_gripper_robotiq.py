@@ -7,10 +7,14 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from spatial_trace_ros.testing.fake_robotiq import start_fake_robotiq
 from spatial_trace_ros.testing.processes import ProcessGroup
 from spatial_trace_ros.tools.gripper import Gripper, GripperError, gripper_factory
+from spatial_trace_ros.tools.robotiq import RobotiqGripper
+from spatial_trace_ros.tools.robotiq_urcap import UrcapLink
 
 TIMEOUT_S = 10.0
 SPEED_MPS, FORCE_N = 0.15, 100.0
@@ -144,3 +148,14 @@ def test_factory_reads_the_tool_description_when_given() -> None:
 
     gripper = gripper_factory("robotiq_urcap")(Description())
     assert gripper.max_width_m == pytest.approx(0.140) and "127.0.0.9:63352" in gripper.endpoint
+
+
+@given(width_m=st.floats(0.0, 0.140), closed_count=st.integers(200, 255), model=st.sampled_from(["2f85", "2f140"]))
+def test_width_to_count_round_trips_within_one_count(width_m: float, closed_count: int, model: str) -> None:
+    gripper = RobotiqGripper(UrcapLink("127.0.0.1"), model, open_count=3, closed_count=closed_count)
+    width_m = min(width_m, gripper.max_width_m)
+    count = gripper.width_to_count(width_m)
+    assert 3 <= count <= closed_count
+    resolution_m = gripper.max_width_m / (closed_count - 3)
+    assert abs(gripper.count_to_width(count) - width_m) <= resolution_m / 2 + 1e-12
+    assert gripper.width_to_count(0.0) == closed_count and gripper.width_to_count(gripper.max_width_m) == 3
