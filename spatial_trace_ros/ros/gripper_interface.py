@@ -47,8 +47,8 @@ class GripperInterfaceSettings:
     status_topic: str = "/spatial_trace/gripper_status"
     joint_states_topic: str = "/joint_states"
     rate_hz: float = 10.0
-    speed_mps: float = 0.05
-    force_n: float = 40.0
+    speed_fraction: float = 0.3  # of the gripper's speed range, for manual open/close
+    force_fraction: float = 0.3  # of its force range: a firm but gentle grip
     timeout_s: float = 5.0
     reconnect_interval_s: float = 5.0
 
@@ -103,13 +103,15 @@ class GripperInterface:
         return True
 
     # -- commands ------------------------------------------------------------------------------------------
+    def _manual_speed_force(self) -> tuple[float, float]:
+        (v0, v1), (f0, f1) = self.gripper.speed_range_mps, self.gripper.force_range_n
+        return v0 + self.settings.speed_fraction * (v1 - v0), f0 + self.settings.force_fraction * (f1 - f0)
+
     def _open(self) -> GripperState:
-        s = self.settings
-        return self.gripper.open(s.speed_mps, s.force_n, s.timeout_s)
+        return self.gripper.open(*self._manual_speed_force(), self.settings.timeout_s)
 
     def _close(self) -> GripperState:
-        s = self.settings
-        return self.gripper.close(s.speed_mps, s.force_n, s.timeout_s)
+        return self.gripper.close(*self._manual_speed_force(), self.settings.timeout_s)
 
     def _activate(self) -> GripperState:
         return self.gripper.activate(self.settings.timeout_s)

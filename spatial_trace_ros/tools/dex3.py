@@ -19,7 +19,7 @@ from typing import Any
 
 import numpy as np
 
-from spatial_trace_ros.tools.gripper import Gripper, GripperError, GripperState, described, in_range
+from spatial_trace_ros.tools.gripper import Gripper, GripperError, GripperState, described
 
 JOINTS = ("thumb_0", "thumb_1", "thumb_2", "middle_0", "middle_1", "index_0", "index_1")
 # Poses inside unitree_sdk2's Dex3 joint limits (left: thumb_1 -0.724..1.05, thumb_2 0..1.75, middle and
@@ -52,6 +52,7 @@ class Dex3Hand(Gripper):
         self.state_topic = state_topic or default_state
         self.min_width_m, self.max_width_m = 0.0, max_width_m
         self.max_speed_mps, self.max_force_n, self.kp_max, self.kd = max_speed_mps, max_force_n, kp_max, kd
+        self.speed_range_mps, self.force_range_n = (1e-3, max_speed_mps), (0.0, max_force_n)
         self.stall_rad, self.period_s = stall_rad, 1.0 / rate_hz
         self.state_timeout_s, self.connect_timeout_s = state_timeout_s, connect_timeout_s
         self.open_q, self.closed_q = OPEN_POSE[side], CLOSED_POSE[side]
@@ -203,8 +204,7 @@ class Dex3Hand(Gripper):
 
     def move_to_width(self, width_m: float, speed_mps: float, force_n: float, timeout_s: float) -> GripperState:
         goal = self.check_width(width_m) / self.max_width_m
-        speed = in_range("speed [m/s]", speed_mps, 1e-3, self.max_speed_mps, self.endpoint)
-        force = in_range("force [N]", force_n, 0.0, self.max_force_n, self.endpoint)
+        speed, force = self.check_speed_force(speed_mps, force_n)
         q, _, fault = self._sample()
         if fault:
             raise GripperError(f"{self.endpoint}: {fault}")

@@ -45,6 +45,8 @@ class Gripper(ABC):
     max_width_m: float
     endpoint: str = ""
     senses_object: bool = True  # False: object_detected is always False (no sensor), a grasp cannot be verified
+    speed_range_mps: tuple[float, float] = (0.0, 1.0)  # what move_to_width accepts
+    force_range_n: tuple[float, float] = (0.0, 1000.0)
 
     @abstractmethod
     def connect(self) -> None:
@@ -78,6 +80,11 @@ class Gripper(ABC):
     def check_width(self, width_m: float) -> float:
         """``width_m`` if it lies within the limits, else ``GripperError`` naming the range."""
         return in_range("width [m]", width_m, self.min_width_m, self.max_width_m, self.endpoint)
+
+    def check_speed_force(self, speed_mps: float, force_n: float) -> tuple[float, float]:
+        """(speed, force) if both lie within the gripper's ranges, else ``GripperError`` naming the range."""
+        return (in_range("speed [m/s]", speed_mps, *self.speed_range_mps, self.endpoint),
+                in_range("force [N]", force_n, *self.force_range_n, self.endpoint))
 
 
 def described(description: Any, name: str, default: Any) -> Any:

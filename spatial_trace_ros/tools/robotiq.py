@@ -16,7 +16,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Protocol
 
-from spatial_trace_ros.tools.gripper import Gripper, GripperError, GripperState, in_range
+from spatial_trace_ros.tools.gripper import Gripper, GripperError, GripperState
 
 STA_ACTIVATED = 3
 OBJ_MOVING, OBJ_STOPPED_OPENING, OBJ_STOPPED_CLOSING, OBJ_AT_POSITION = 0, 1, 2, 3
@@ -106,6 +106,8 @@ class RobotiqGripper(Gripper):
         self.model = MODELS[key]
         self.open_count, self.closed_count = open_count, closed_count
         self.min_width_m, self.max_width_m = 0.0, self.model.stroke_m
+        self.speed_range_mps = (self.model.min_speed_mps, self.model.max_speed_mps)
+        self.force_range_n = (self.model.min_force_n, self.model.max_force_n)
         self.endpoint = f"Robotiq {self.model.name} at {link.endpoint}"
 
     # -- unit mapping ------------------------------------------------------------------------------
@@ -155,10 +157,9 @@ class RobotiqGripper(Gripper):
     def move_to_width(self, width_m: float, speed_mps: float, force_n: float, timeout_s: float) -> GripperState:
         m = self.model
         width_m = self.check_width(width_m)
-        speed = self._scale(in_range("speed [m/s]", speed_mps, m.min_speed_mps, m.max_speed_mps, self.endpoint),
-                            m.min_speed_mps, m.max_speed_mps)
-        force = self._scale(in_range("force [N]", force_n, m.min_force_n, m.max_force_n, self.endpoint),
-                            m.min_force_n, m.max_force_n)
+        speed_mps, force_n = self.check_speed_force(speed_mps, force_n)
+        speed = self._scale(speed_mps, m.min_speed_mps, m.max_speed_mps)
+        force = self._scale(force_n, m.min_force_n, m.max_force_n)
         count = self.width_to_count(width_m)
         status = self.link.read()
         if status.flt:
