@@ -15,13 +15,18 @@ from sensor_msgs.msg import JointState
 from std_srvs.srv import Trigger
 
 from spatial_trace_ros.errors import ConfigError
-from spatial_trace_ros.ros.gripper_interface import GripperInterface, GripperInterfaceSettings, attach_gripper
+from spatial_trace_ros.ros.gripper_interface import (
+    GripperInterface,
+    GripperInterfaceSettings,
+    attach_gripper,
+    describe,
+)
 from spatial_trace_ros.ros.qos import STATE
 from spatial_trace_ros.testing.fake_robotiq import start_fake_robotiq
 from spatial_trace_ros.testing.fake_ur.client import start_fake_ur
 from spatial_trace_ros.testing.processes import ProcessGroup, free_port
 from spatial_trace_ros.testing.ros_harness import RosHarness
-from spatial_trace_ros.tools.gripper import gripper_factory
+from spatial_trace_ros.tools.gripper import GripperState, gripper_factory
 
 pytestmark = pytest.mark.integration
 NODE = "gripper_host"
@@ -125,3 +130,12 @@ def test_controller_node_serves_the_gripper_named_by_its_parameters(procs: Proce
     assert activated.success, activated.message
     closed = harness.call(Trigger, "/controller_node/gripper_close", Trigger.Request())
     assert closed.success and closed.message == "closed: holding an object at 50.0 mm", closed.message
+
+
+def test_describe_says_what_the_operator_needs() -> None:
+    held = GripperState(stamp_s=0.0, width_m=0.0412, object_detected=True)
+    assert describe(held) == "holding an object at 41.2 mm"
+    assert describe(GripperState(stamp_s=0.0, width_m=0.0)) == "at 0.0 mm, nothing held"
+    assert describe(GripperState(stamp_s=0.0, width_m=0.0), senses_object=False) == "at 0.0 mm (no object sensor)"
+    assert describe(GripperState(stamp_s=0.0, width_m=0.085, activated=False)).startswith("not activated")
+    assert describe(GripperState(stamp_s=0.0, width_m=0.01, fault="Robotiq fault 0x0E: x")) == "Robotiq fault 0x0E: x"

@@ -53,7 +53,7 @@ class GripperInterfaceSettings:
     reconnect_interval_s: float = 5.0
 
 
-def describe(state: GripperState) -> str:
+def describe(state: GripperState, senses_object: bool = True) -> str:
     """One sentence an operator reads: what the fingers are doing or holding."""
     width = f"{state.width_m * 1000:.1f} mm"
     if state.fault:
@@ -64,7 +64,7 @@ def describe(state: GripperState) -> str:
         return f"moving, at {width}"
     if state.object_detected:
         return f"holding an object at {width}"
-    return f"at {width}, nothing held"
+    return f"at {width}, nothing held" if senses_object else f"at {width} (no object sensor)"
 
 
 class GripperInterface:
@@ -132,9 +132,9 @@ class GripperInterface:
                 state = action()
                 verb = {"open": "opened", "close": "closed", "activate": "activated"}[name]
                 if name == "close" and self.gripper.senses_object and not state.object_detected:
-                    outcome = (True, f"closed on nothing: {describe(state)}")
+                    outcome = (True, f"closed on nothing: {describe(state, self.gripper.senses_object)}")
                 else:
-                    outcome = (True, f"{verb}: {describe(state)}")
+                    outcome = (True, f"{verb}: {describe(state, self.gripper.senses_object)}")
             except GripperError as err:
                 outcome = (False, f"gripper {name} failed: {err}")
         with self._lock:
@@ -158,7 +158,7 @@ class GripperInterface:
         else:
             try:
                 state = self.gripper.read_state()
-                message = describe(state)
+                message = describe(state, self.gripper.senses_object)
             except GripperError as err:
                 message = str(err)
                 self._connected = False  # connect() again on a later tick: reopens a dropped link, keeps a live one
