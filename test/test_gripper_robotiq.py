@@ -3,6 +3,7 @@ each against a fake gripper in its own process (TCP on loopback, or a pseudo-ter
 
 from __future__ import annotations
 
+import signal
 from collections.abc import Callable
 from pathlib import Path
 
@@ -11,7 +12,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from spatial_trace_ros.testing.fake_robotiq import start_fake_robotiq
-from spatial_trace_ros.testing.processes import ProcessGroup
+from spatial_trace_ros.testing.processes import ProcessGroup, wait_for
 from spatial_trace_ros.tools.gripper import Gripper, GripperError, gripper_factory
 from spatial_trace_ros.tools.robotiq import RobotiqGripper
 from spatial_trace_ros.tools.robotiq_urcap import UrcapLink
@@ -159,3 +160,14 @@ def test_width_to_count_round_trips_within_one_count(width_m: float, closed_coun
     resolution_m = gripper.max_width_m / (closed_count - 3)
     assert abs(gripper.count_to_width(count) - width_m) <= resolution_m / 2 + 1e-12
     assert gripper.width_to_count(0.0) == closed_count and gripper.width_to_count(gripper.max_width_m) == 3
+
+
+def test_an_object_that_slips_out_shows_in_the_state(make_gripper: Callable[..., Gripper],
+                                                     procs: ProcessGroup) -> None:
+    gripper = make_gripper("--object-width-m", "0.030")
+    gripper.activate(TIMEOUT_S)
+    assert gripper.close(SPEED_MPS, FORCE_N, TIMEOUT_S).object_detected
+    procs.processes[-1].popen.send_signal(signal.SIGUSR1)
+    wait_for(lambda: (s := gripper.read_state()).width_m < 0.001 and not s.moving, TIMEOUT_S,
+             "the fingers to close on once the object is gone")
+    assert not gripper.read_state().object_detected

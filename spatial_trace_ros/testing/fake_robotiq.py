@@ -7,6 +7,7 @@ path of its client end to LINK_FILE and answers Modbus RTU there (see ``fake_rob
 The simulated gripper activates in ``--activation-s``, moves its fingers at the commanded speed,
 stops on an object of ``--object-width-m`` when closing from wider (OBJ 2), reports ``--fault CODE``
 once activated (and refuses to move), and with ``--silent`` accepts connections but never answers.
+SIGUSR1 takes the object away (it slipped out): fingers stopped on it close on.
 Its finger position is an integer count 0 (open, full stroke) .. 255 (closed), as the real one.
 """
 
@@ -65,6 +66,14 @@ class SimulatedRobotiq:
                 self.pre = self.req["POS"]
                 self.obj = 0
         return True
+
+    def remove_object(self) -> None:
+        """The object slips out: fingers stopped on it close on (OBJ 2 -> moving -> 3)."""
+        with self.lock:
+            self.advance()
+            self.object_count = None
+            if self.obj == 2:
+                self.obj = 0
 
     def get(self, name: str) -> int | None:
         self.advance()
@@ -155,10 +164,13 @@ def main(argv: list[str] | None = None) -> int:
     stop = threading.Event()
 
     def on_signal(signum: int, frame: FrameType | None) -> None:
-        stop.set()
+        if signum == signal.SIGUSR1:
+            threading.Thread(target=sim.remove_object).start()  # not under the lock a request may hold
+        else:
+            stop.set()
 
-    signal.signal(signal.SIGINT, on_signal)
-    signal.signal(signal.SIGTERM, on_signal)
+    for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGUSR1):
+        signal.signal(sig, on_signal)
     if args.urcap:
         host, _, port = args.urcap.rpartition(":")
         serve_urcap(sim, host, int(port), args.silent, stop)
