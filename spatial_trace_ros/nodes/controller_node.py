@@ -32,6 +32,7 @@ from spatial_trace_ros.robots.controller_config import ControllerNodeConfig
 from spatial_trace_ros.robots.execution import ExecutionResult
 from spatial_trace_ros.robots.worker import StateEvent
 from spatial_trace_ros.ros.conversions import make_header, transform_to_pose
+from spatial_trace_ros.ros.gripper_interface import attach_gripper
 from spatial_trace_ros.ros.params import ParameterBinding
 from spatial_trace_ros.ros.plan_msgs import is_withdrawn, joint_trajectory_to_plan
 from spatial_trace_ros.ros.qos import COMMAND, LATCHED, STATE
@@ -77,6 +78,8 @@ class ControllerNode(Node):
         self.create_timer(1.0 / cfg.state_rate_hz, self._poll, callback_group=poll_group)
         self.create_timer(DIAGNOSTICS_PERIOD_S, self._publish_diagnostics, callback_group=poll_group)
         self._controller.start()
+        self._gripper = attach_gripper(self, cfg.gripper, cfg.gripper_options_json, cfg.robot_ip,
+                                       arm_moving=lambda: self._controller.executing)
         self.get_logger().info(
             f"controlling {cfg.robot} with the {cfg.driver_name} driver, policy {cfg.control_policy}"
             f"{', dry run' if cfg.dry_run else ''}{', auto-execute' if cfg.auto_execute else ''}"
@@ -194,6 +197,8 @@ class ControllerNode(Node):
         self._diag_pub.publish(diag)
 
     def close(self) -> None:
+        if self._gripper is not None:
+            self._gripper.close()
         self._controller.close()
 
 

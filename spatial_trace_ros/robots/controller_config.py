@@ -70,6 +70,20 @@ class ControllerNodeConfig(BaseModel):
         0, ge=0, le=99, description="SCHED_FIFO priority of the real-time loop process (1-99, needs CAP_SYS_NICE); "
         "0 = normal scheduling", json_schema_extra=_RO,
     )
+    gripper: str = Field("none", description="gripper kind (docs/tools.md); none = no gripper", json_schema_extra=_RO)
+    gripper_options_json: str = Field(
+        "{}", description="gripper options as a JSON object, e.g. {\"model\": \"2f140\"}; host defaults to robot_ip",
+        json_schema_extra=_RO,
+    )
+
+    @field_validator("gripper")
+    @classmethod
+    def _known_gripper(cls, value: str) -> str:
+        from spatial_trace_ros.tools.gripper import GRIPPERS  # the registry; no gripper module is imported
+
+        if value != "none" and value not in GRIPPERS:
+            raise ValueError(format_choices("gripper", value, ["none", *GRIPPERS]))
+        return value
 
     @field_validator("driver")
     @classmethod

@@ -38,10 +38,15 @@ class GripperState:
 
 
 class Gripper(ABC):
-    """One end effector. ``min_width_m``/``max_width_m`` bound every width command."""
+    """One end effector. ``min_width_m``/``max_width_m`` bound every width command; ``endpoint`` says
+    where it is reached (host:port, serial port, DDS topic) for messages a person acts on."""
 
     min_width_m: float
     max_width_m: float
+    endpoint: str = ""
+    senses_object: bool = True  # False: object_detected is always False (no sensor), a grasp cannot be verified
+    speed_range_mps: tuple[float, float] = (0.0, 1.0)  # what move_to_width accepts
+    force_range_n: tuple[float, float] = (0.0, 1000.0)
 
     @abstractmethod
     def connect(self) -> None:
@@ -72,10 +77,42 @@ class Gripper(ABC):
     def hold(self) -> None:  # noqa: B027 - grippers that keep their last command need nothing
         """Keep the fingers as they are (stop and e-stop never open a gripper holding an object)."""
 
+    def check_width(self, width_m: float) -> float:
+        """``width_m`` if it lies within the limits, else ``GripperError`` naming the range."""
+        return in_range("width [m]", width_m, self.min_width_m, self.max_width_m, self.endpoint)
+
+    def check_speed_force(self, speed_mps: float, force_n: float) -> tuple[float, float]:
+        """(speed, force) if both lie within the gripper's ranges, else ``GripperError`` naming the range."""
+        return (in_range("speed [m/s]", speed_mps, *self.speed_range_mps, self.endpoint),
+                in_range("force [N]", force_n, *self.force_range_n, self.endpoint))
+
+
+def described(description: Any, name: str, default: Any) -> Any:
+    """A gripper setting from the tool description (``description.gripper.<name>``, then
+    ``description.<name>``), else ``default``; lets factories take the description or plain options."""
+    for holder in (getattr(description, "gripper", None), description):
+        value = getattr(holder, name, None) if holder is not None else None
+        if value is not None:
+            return value
+    return default
+
+
+def in_range(what: str, value: float, low: float, high: float, endpoint: str) -> float:
+    """``value`` if within [low, high], else ``GripperError`` with the range and the fix."""
+    if not (low - 1e-9 <= value <= high + 1e-9):
+        raise GripperError(f"gripper {what} {value:g} is outside {low:g}..{high:g} ({endpoint}); "
+                           f"ask for a {what} inside the gripper's range")
+    return min(max(value, low), high)
+
 
 # gripper kind -> "module:factory"; factory(tool_description, **options) -> Gripper.
 # Implementations register here as they are written.
-GRIPPERS: dict[str, str] = {}
+GRIPPERS: dict[str, str] = {
+    "robotiq_urcap": "spatial_trace_ros.tools.robotiq_urcap:robotiq_urcap_gripper",
+    "robotiq_modbus": "spatial_trace_ros.tools.robotiq_modbus:robotiq_modbus_gripper",
+    "dex3": "spatial_trace_ros.tools.dex3:dex3_gripper",
+    "ur_tool_io": "spatial_trace_ros.tools.ur_tool_io:ur_tool_io_gripper",
+}
 
 
 def gripper_factory(kind: str) -> Any:

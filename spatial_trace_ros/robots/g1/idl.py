@@ -94,6 +94,51 @@ class LowState_(IdlStruct, typename="unitree_hg.msg.dds_.LowState_"):  # noqa: N
     crc: types.uint32 = 0
 
 
+# The Dex3-1 hands (``unitree_hg`` HandCmd_/HandState_ of unitree_sdk2): 7 motors per hand, commands on
+# ``rt/dex3/<side>/cmd``, state on ``rt/dex3/<side>/state`` (``rt/lf/dex3/<side>/state`` at a low rate).
+DEX3_MOTORS = 7
+
+
+def dex3_topics(side: str) -> tuple[str, str]:
+    """(command topic, state topic) of the ``left`` or ``right`` hand."""
+    return f"rt/dex3/{side}/cmd", f"rt/dex3/{side}/state"
+
+
+@dataclass
+@annotate.final
+@annotate.autoid("sequential")
+class HandCmd_(IdlStruct, typename="unitree_hg.msg.dds_.HandCmd_"):  # noqa: N801
+    motor_cmd: types.sequence[MotorCmd_] = field(default_factory=lambda: [MotorCmd_() for _ in range(DEX3_MOTORS)])
+    reserve: types.array[types.uint32, 4] = field(default_factory=lambda: [0, 0, 0, 0])
+
+
+@dataclass
+@annotate.final
+@annotate.autoid("sequential")
+class PressSensorState_(IdlStruct, typename="unitree_hg.msg.dds_.PressSensorState_"):  # noqa: N801
+    pressure: types.array[types.float32, 12] = field(default_factory=lambda: [0.0] * 12)
+    temperature: types.array[types.float32, 12] = field(default_factory=lambda: [0.0] * 12)
+    lost: types.uint32 = 0
+    reserve: types.uint32 = 0
+
+
+@dataclass
+@annotate.final
+@annotate.autoid("sequential")
+class HandState_(IdlStruct, typename="unitree_hg.msg.dds_.HandState_"):  # noqa: N801
+    motor_state: types.sequence[MotorState_] = field(
+        default_factory=lambda: [MotorState_() for _ in range(DEX3_MOTORS)]
+    )
+    press_sensor_state: types.sequence[PressSensorState_] = field(default_factory=list)
+    imu_state: IMUState_ = field(default_factory=IMUState_)
+    power_v: types.float32 = 0.0
+    power_a: types.float32 = 0.0
+    system_v: types.float32 = 0.0
+    device_v: types.float32 = 0.0
+    error: types.array[types.uint32, 2] = field(default_factory=lambda: [0, 0])
+    reserve: types.array[types.uint32, 2] = field(default_factory=lambda: [0, 0])
+
+
 def dds_config_xml(network_interface: str) -> str:
     """Cyclone DDS configuration for one network interface.
 

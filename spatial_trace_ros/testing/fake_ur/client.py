@@ -61,6 +61,10 @@ class FakeUrClient:
     def reset_log(self) -> dict:
         return self._post("/reset_log")
 
+    def set_digital_inputs(self, bits: int) -> dict:
+        """``actual_digital_input_bits`` from now on (tool inputs are bits 16-17)."""
+        return self._post("/digital_inputs", {"bits": int(bits)})
+
     def set_joints(self, q: Sequence[float]) -> dict:
         return self._post("/joints", {"q": list(map(float, q))})
 

@@ -37,6 +37,7 @@ from spatial_trace_ros.testing.fake_ur.control_script import (
     ControlScript,
     command_name,
 )
+from spatial_trace_ros.testing.fake_ur.digital_io import DigitalIo
 from spatial_trace_ros.testing.fake_ur.rtde_protocol import (
     FrameReader,
     MessageType,
@@ -126,6 +127,7 @@ class FakeUrController:
         self.offline = False
         self.serial_number = "20235500001"
         self.inputs: dict[str, Any] = {}
+        self.io = DigitalIo()
         self.t0 = time.monotonic()
         self.now_s = self.t0
         self.trigger: FaultTrigger | None = None
@@ -357,6 +359,7 @@ class FakeUrController:
 
     def _input_package(self, recipe: Recipe, values: dict[str, Any]) -> None:
         self.inputs.update(values)
+        self.io.apply(values)
         self.script.note_input(recipe.names, time.monotonic())  # the arrival time, even after a stall
         key = f"input_int_register_{self.script.reg_offset}"
         if key in values:
@@ -394,6 +397,7 @@ class FakeUrController:
             "actual_joint_voltage": [48.0] * 6,
             "joint_temperatures": [30.0] * 6,
             "actual_tool_accelerometer": [0.0, 0.0, 9.81],
+            **self.io.outputs(),
         }
         return values
 
@@ -526,6 +530,9 @@ class FakeUrController:
             else:
                 self.apply_fault(kind)
             return {"armed" if after > 0 else "applied": kind}
+        if route == ("POST", "/digital_inputs"):
+            self.io.input_bits = int(body["bits"])
+            return self.state()
         if route == ("POST", "/clear"):
             self.clear_faults()
             return self.state()
@@ -569,6 +576,8 @@ class FakeUrController:
             "ticks": self.ticks,
             "late_ticks": self.late_ticks,
             "secondary_programs": self.secondary_programs,
+            "digital_output_bits": self.io.output_bits,
+            "digital_input_bits": self.io.input_bits,
         }
 
 
