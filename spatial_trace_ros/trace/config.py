@@ -79,6 +79,9 @@ class TraceStageConfig(BaseModel):
                             json_schema_extra=_RO)
     max_frame_age_s: float = Field(1.0, gt=0.0, le=60.0, description="refuse camera frames older than this [s]")
     max_sync_skew_s: float = Field(0.05, ge=0.0, le=1.0, description="largest color/depth stamp difference [s]")
+    max_clock_skew_s: float = Field(
+        0.5, ge=0.0, le=10.0, description="refuse frames stamped further than this ahead of now (clock skew) [s]"
+    )
     on_busy: Literal["cancel", "queue"] = Field(
         "cancel", description="a new instruction while one is running: cancel the running one, or queue behind it"
     )
