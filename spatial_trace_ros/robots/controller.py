@@ -4,9 +4,10 @@
 ``/spatial_trace/controller_status``): ``idle`` (no plan), ``waiting_for_execute`` (a plan is held
 until the operator approves its id and calls ``~/execute``, unless ``auto_execute``; see
 ``robots.plan_approval``), ``executing``, then ``succeeded`` / ``aborted`` / ``stopped`` with the
-reason. A plan is used once: after a run the robot is elsewhere, so the next run needs a new plan. The e-stop latches: while engaged nothing executes; ``false`` on the e-stop topic
-releases it. The worker connection is kept up by a background thread that (re)connects every
-``reconnect_interval_s`` while it is down.
+reason. A plan is used once: after a run the robot is elsewhere, so the next run needs a new plan. The
+e-stop latches: while engaged nothing executes; ``false`` on the e-stop topic releases it. The worker
+connection is kept up by a background thread that (re)connects every ``reconnect_interval_s`` while it
+is down.
 """
 
 from __future__ import annotations
