@@ -65,13 +65,13 @@ def wait_at_rest(op: Operator, q: np.ndarray) -> np.ndarray:
 
 
 def execute(op: Operator, fake: FakeG1Process, q_now: np.ndarray) -> tuple:
-    """Plan from ``q_now``, publish it, wait until it is held, and call ~/execute."""
+    """Plan from ``q_now``, publish it, wait until it is held, approve it and call ~/execute."""
     plan = arc_plan(q_now)
     op.send_plan(plan)
     op.wait_status(lambda s: s["state"] == "waiting_for_execute" and s["plan_stamp_s"] == pytest.approx(plan.stamp_s),
                    "the plan to be held")
     logged_before = len(fake.commands())
-    started = op.call("execute")
+    started = op.approve_and_execute(plan)
     assert started.success, started.message
     return plan, logged_before
 
