@@ -88,7 +88,7 @@ class FrameSynchronizer:
         if not depths:
             raise NoFrameError(
                 f"no aligned depth image received yet on {self._topics['depth']}; enable the aligned depth stream "
-                "or set use_depth false (3D answers only)"
+                "(sensor depth checks or replaces the model's depth)"
             )
         best_skew = float("inf")
         for stamp, color in sorted(colors, key=lambda sc: -sc[0]):
