@@ -66,7 +66,7 @@ class TraceStageConfig(BaseModel):
     )
     depth_window_px: int = Field(5, ge=1, le=51, description="window for robust sensor depth sampling [px], odd")
     depth_check_threshold_m: float = Field(
-        0.05, ge=0.0, le=10.0, description="check model depth against the sensor: points further off fail [m]; "
+        0.1, ge=0.0, le=10.0, description="check model depth against the sensor: points further off fail [m]; "
         "0 = off (refused for RGB-only backends asked for 3D traces)"
     )
     depth_check_side: Literal["behind", "both"] = Field(
@@ -129,7 +129,7 @@ class TraceStageConfig(BaseModel):
         if self._rgb_only() and self.depth_check_threshold_m == 0:
             raise ValueError(
                 f"backend {self.backend!r} sends the model no depth image, so its metric depth must be checked "
-                "against the sensor: set depth_check_threshold_m > 0 (default 0.05), or depth_source 'sensor', or "
+                "against the sensor: set depth_check_threshold_m > 0 (default 0.1), or depth_source 'sensor', or "
                 "trace_dim '2d'"
             )
 

@@ -38,7 +38,7 @@ class PipelineConfig(BaseModel):
     sensor_min_depth_m: float = Field(0.05, ge=0.0, le=10.0, description="nearest valid sensor depth [m]")
     sensor_max_depth_m: float = Field(10.0, gt=0.0, le=100.0, description="farthest valid sensor depth [m]")
     depth_check_threshold_m: float = Field(
-        0.05, ge=0.0, le=10.0,
+        0.1, ge=0.0, le=10.0,
         description="check model depth against the sensor where the frame has depth: points further off than "
         "this fail [m]; 0 = no check",
     )
