@@ -29,7 +29,8 @@ from spatial_trace_ros.robots.model import make_robot_model
 from spatial_trace_ros.robots.plan_approval import PlanApproval, StartLimits
 from spatial_trace_ros.robots.worker import RealtimeWorker, StateEvent
 
-# At ~/execute the robot's last state must be this recent to judge whether it moved since planning [s].
+# At ~/execute the robot's last state must be this recent (or three state periods, when longer) to judge
+# whether the robot moved since planning [s].
 ROBOT_STATE_MAX_AGE_S = 0.5
 ESTOP_REASON = "e-stop engaged on /spatial_trace/estop"
 # A plan that travelled as a JointTrajectory is re-timed from nanosecond stamps and its poses are
@@ -212,7 +213,8 @@ class Controller:
         """Approval, expiry and "the robot is still where the plan starts" (``robots.plan_approval``)."""
         cfg = self.config
         robot = None
-        if self._robot_state is not None and time.monotonic() - self._robot_state[0] <= ROBOT_STATE_MAX_AGE_S:
+        max_age_s = max(ROBOT_STATE_MAX_AGE_S, 3.0 / cfg.state_rate_hz)
+        if self._robot_state is not None and time.monotonic() - self._robot_state[0] <= max_age_s:
             robot = self._robot_state[1]
         return self.approval.refusal(
             plan, self._clock(), PlanFreshness(cfg.plan_max_age_s, cfg.max_clock_skew_s),
