@@ -9,9 +9,15 @@ from nav_msgs.msg import Path as PathMsg
 from std_msgs.msg import String
 
 from spatial_trace_ros.geometry import Trace, Transform
-from spatial_trace_ros.ros.conversions import seconds_to_stamp, stamp_ns, trace_to_path
+from spatial_trace_ros.ros.conversions import seconds_to_stamp, trace_to_path
 from spatial_trace_ros.ros.qos import LATCHED
 from spatial_trace_ros.testing.ros_harness import RosHarness
+
+
+def exact_ns(stamp_s: float) -> int:
+    """The integer nanoseconds of the header stamp ``stamp_s`` becomes on the wire."""
+    stamp = seconds_to_stamp(stamp_s)
+    return stamp.sec * 1_000_000_000 + stamp.nanosec
 
 
 class TraceSender:
@@ -38,7 +44,7 @@ class TraceSender:
             "request_id": self.request_id, "instruction": "test", "state": "ok", "reason": "", "backend": "test",
             "model": "test", "latency_s": 0.1, "n_samples": n_samples, "agreement": agreement, "raw_answer": "",
             "n_points": n_valid, "n_points_total": n_total, "frame_stamp_s": stamp_s,
-            "frame_stamp_ns": stamp_ns(seconds_to_stamp(stamp_s)),
+            "frame_stamp_ns": exact_ns(stamp_s),
         }))
 
     def send(self, base_points: np.ndarray, stamp_s: float | None = None, made_s: float | None = None,
@@ -47,7 +53,10 @@ class TraceSender:
         """Publish the trace (and its status, before or after it); returns the frame's capture stamp."""
         stamp = self.now_s() if stamp_s is None else stamp_s
         camera_points = self.base_T_camera.inverse().apply(np.asarray(base_points, float))
-        trace = trace_to_path(Trace(camera_points, self.base_T_camera.child, stamp_s=stamp), made_s=made_s)
+        trace = trace_to_path(Trace(camera_points, self.base_T_camera.child, stamp_s=stamp))
+        if made_s is not None:  # when the trace was made, as trace_node stamps its poses
+            for pose in trace.poses:
+                pose.header.stamp = seconds_to_stamp(made_s)
         status = self.status(stamp, len(camera_points), n_total or len(camera_points), n_samples, agreement)
         if with_status and status_first:
             self.status_pub.publish(status)
