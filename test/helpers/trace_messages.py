@@ -6,7 +6,7 @@ import json
 
 import numpy as np
 from nav_msgs.msg import Path as PathMsg
-from std_msgs.msg import String
+from std_msgs.msg import Header, String
 
 from spatial_trace_ros.geometry import Trace, Transform
 from spatial_trace_ros.ros.conversions import seconds_to_stamp, trace_to_path
@@ -55,8 +55,8 @@ class TraceSender:
         camera_points = self.base_T_camera.inverse().apply(np.asarray(base_points, float))
         trace = trace_to_path(Trace(camera_points, self.base_T_camera.child, stamp_s=stamp))
         if made_s is not None:  # when the trace was made, as trace_node stamps its poses
-            for pose in trace.poses:
-                pose.header.stamp = seconds_to_stamp(made_s)
+            for pose in trace.poses:  # a header of their own: trace_to_path shares the path's
+                pose.header = Header(stamp=seconds_to_stamp(made_s), frame_id=trace.header.frame_id)
         status = self.status(stamp, len(camera_points), n_total or len(camera_points), n_samples, agreement)
         if with_status and status_first:
             self.status_pub.publish(status)
