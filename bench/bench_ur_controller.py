@@ -153,6 +153,7 @@ def bench_estop_node(fake: FakeUrClient, group: ProcessGroup, repeats: int, prio
     from std_srvs.srv import Trigger
     from trajectory_msgs.msg import JointTrajectory
 
+    from spatial_trace_ros.robots.plan_approval import APPROVAL_TOPIC
     from spatial_trace_ros.ros.plan_msgs import plan_to_joint_trajectory
     from spatial_trace_ros.ros.qos import COMMAND, LATCHED, STATE
     from spatial_trace_ros.testing.ros_harness import RosHarness
@@ -178,16 +179,20 @@ def bench_estop_node(fake: FakeUrClient, group: ProcessGroup, repeats: int, prio
 
         plan_pub = h.publisher(JointTrajectory, "/spatial_trace/plan", LATCHED)
         estop_pub = h.publisher(Bool, "/spatial_trace/estop", COMMAND)
+        approval_pub = h.publisher(String, APPROVAL_TOPIC, COMMAND)
 
         def status() -> dict:
             return json.loads(statuses[-1].data) if statuses else {}
 
         h.wait(lambda: status().get("reason", "").startswith("connected"), 60.0, "controller_node to connect")
         h.wait_for_subscribers(estop_pub)
+        h.wait_for_subscribers(approval_pub)
         for _ in range(repeats):
             plan = offset_plan(MODEL, np.array(fake.state()["q"]), [(0.04, 0.0, 0.0)], 2.0, stamp_s=time.time())
             plan_pub.publish(plan_to_joint_trajectory(plan))
-            h.wait(lambda: status().get("state") == "waiting_for_execute", 10.0, "the plan")
+            h.wait(lambda p=plan: status().get("plan_id") == p.plan_id, 10.0, "the plan")
+            approval_pub.publish(String(data=plan.plan_id))  # the operator approves exactly this plan
+            h.wait(lambda p=plan: status().get("approved_plan_id") == p.plan_id, 10.0, "the approval")
             if not h.call(Trigger, "/controller_node/execute", Trigger.Request()).success:
                 raise RuntimeError(f"execute refused: {status()}")
             h.wait(lambda: status().get("state") == "executing" and status().get("progress", 0) > 0.3, 10.0,

@@ -3,6 +3,7 @@ its messages when there is no stack or the trace stage refuses."""
 
 from __future__ import annotations
 
+import re
 import subprocess
 import sys
 
@@ -57,8 +58,10 @@ def test_ask_executes_an_accepted_instruction(stack_env: dict[str, str], instruc
     assert result.returncode == 0, out + result.stderr
     assert "trace: 10 points from oracle" in out
     assert "safety verdict: ACCEPT" in out
-    assert "plan: " in out and " s, TCP path " in out and "in frame 'base'" in out
-    assert "execute: executing plan" in out
+    plan_id = re.search(r"^plan ([0-9a-f]{16}): ", out, re.MULTILINE)
+    assert plan_id and " s, TCP path " in out and "in frame 'base'" in out and "expires in " in out, out
+    assert f"approve {plan_id.group(1)}: plan {plan_id.group(1)} approved" in out
+    assert f"execute: executing plan {plan_id.group(1)}" in out
     assert "outcome: succeeded" in out and "largest tracking error" in out
 
 

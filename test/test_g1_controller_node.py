@@ -1,6 +1,6 @@
 """controller_node driving a Unitree G1 left arm, end to end: the fake G1 in its own process on loopback
 Cyclone DDS, controller_node in its own process (``robot:=g1_left_arm`` from config/g1_left_arm.yaml, its
-real-time worker running the g1_arm_sdk driver), operated over ROS like the UR: plan topic, ~/execute,
+real-time worker running the g1_arm_sdk driver), operated over ROS like the UR: plan topic, approval, ~/execute,
 e-stop. Plans come from the real planner with the G1 model, as planner_node makes them.
 """
 
@@ -65,13 +65,13 @@ def wait_at_rest(op: Operator, q: np.ndarray) -> np.ndarray:
 
 
 def execute(op: Operator, fake: FakeG1Process, q_now: np.ndarray) -> tuple:
-    """Plan from ``q_now``, publish it, wait until it is held, and call ~/execute."""
+    """Plan from ``q_now``, publish it, wait until it is held, approve it and call ~/execute."""
     plan = arc_plan(q_now)
     op.send_plan(plan)
     op.wait_status(lambda s: s["state"] == "waiting_for_execute" and s["plan_stamp_s"] == pytest.approx(plan.stamp_s),
                    "the plan to be held")
     logged_before = len(fake.commands())
-    started = op.call("execute")
+    started = op.approve_and_execute(plan)
     assert started.success, started.message
     return plan, logged_before
 
@@ -121,8 +121,16 @@ def test_g1_left_arm_executes_stops_and_executes_again(procs: ProcessGroup, ros_
     op.estop(False)
     op.wait_status(lambda s: "released" in s["reason"], "the e-stop release")
 
-    # 3. released and at once a new plan, from the robot's own pose that the hand-back glides to: the
-    # run waits for the release to finish, takes the arm over again and runs to the end.
+    # 3. released, a new plan from the robot's own pose that the hand-back glides to. While the arm is
+    # still on its way there ~/execute refuses the plan (the robot is not where it starts); once it has
+    # arrived, the run takes the arm over again and runs to the end.
+    early = arc_plan(READY_Q)
+    op.send_plan(early)
+    op.wait_status(lambda s: s.get("plan_id") == early.plan_id, "the plan to be held")
+    if np.abs(joints_now(op) - READY_Q).max() > 0.05:
+        refused = op.approve_and_execute(early)
+        assert not refused.success and "moved since planning" in refused.message, refused.message
+    wait_at_rest(op, READY_Q)
     plan, run3_row = execute(op, fake, READY_Q)
     final = op.wait_status(lambda s: s["state"] in ("succeeded", "aborted", "stopped"), "the third run to end")
     assert final["state"] == "succeeded", final["reason"]

@@ -12,16 +12,16 @@ import pytest
 import yaml
 from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus
 from geometry_msgs.msg import PoseArray
-from nav_msgs.msg import Path as PathMsg
 from rcl_interfaces.msg import Parameter, ParameterType, ParameterValue
 from rcl_interfaces.srv import GetParameters, SetParameters
 from sensor_msgs.msg import JointState
 from trajectory_msgs.msg import JointTrajectory
 from visualization_msgs.msg import Marker, MarkerArray
 
-from spatial_trace_ros.geometry import Trace, Transform
+from helpers.trace_messages import TraceSender
+from spatial_trace_ros.geometry import Transform
 from spatial_trace_ros.robots.ur.kinematics import ur5e
-from spatial_trace_ros.ros.conversions import make_header, stamp_to_seconds, trace_to_path
+from spatial_trace_ros.ros.conversions import make_header, stamp_to_seconds
 from spatial_trace_ros.ros.plan_msgs import joint_trajectory_to_plan
 from spatial_trace_ros.ros.qos import LATCHED, STATE
 from spatial_trace_ros.ros.safety_msgs import diagnostics_safety_values
@@ -45,11 +45,6 @@ def write_configs(tmp_path: Path) -> tuple[Path, Path]:
     safety = tmp_path / "safety.yaml"
     safety.write_text(yaml.safe_dump(shipped))
     return cal, safety
-
-
-def trace_msg(base_points: np.ndarray, stamp_s: float) -> PathMsg:
-    """What a trace_node would publish for these base-frame points (camera frame, frame stamp)."""
-    return trace_to_path(Trace(BASE_T_CAMERA.inverse().apply(base_points), CAMERA, stamp_s=stamp_s))
 
 
 def safety_values(msg: DiagnosticArray) -> dict[str, str]:
@@ -78,7 +73,7 @@ def test_planner_node_end_to_end(procs, ros_env, harness, tmp_path: Path) -> Non
     waypoints = harness.collect(PoseArray, "/spatial_trace/waypoints", LATCHED)
     verdicts = harness.collect(DiagnosticArray, "/spatial_trace/safety", LATCHED)
     markers = harness.collect(MarkerArray, "/spatial_trace/markers", LATCHED)
-    trace_pub = harness.publisher(PathMsg, "/spatial_trace/trace", LATCHED)
+    sender = TraceSender(harness, BASE_T_CAMERA)
     joints_pub = harness.publisher(JointState, "/joint_states", STATE)
     node = procs.start("planner_node", [
         sys.executable, "-m", "spatial_trace_ros.nodes.planner_node", "--ros-args",
@@ -91,10 +86,9 @@ def test_planner_node_end_to_end(procs, ros_env, harness, tmp_path: Path) -> Non
     assert {"workspace", "table", "keep_out"} <= set(cell) and "verdict" not in cell
 
     # 1. No joint state yet: planned from initial_joints_rad, and the verdict says so.
-    harness.wait_for_subscribers(trace_pub)
-    now = harness.node.get_clock().now().nanoseconds * 1e-9
+    sender.wait_for_planner()
     good = np.c_[np.linspace(-0.35, -0.35, 16), np.linspace(-0.25, 0.05, 16), np.full(16, 0.2)]
-    trace_pub.publish(trace_msg(good, now))
+    sender.send(good)
     harness.wait(lambda: plans and verdicts, 30.0, "a plan and a verdict")
     first = safety_values(verdicts[-1])
     assert first["verdict"] == "ACCEPT" and first["codes"] == "NO_JOINT_STATE", first
@@ -113,7 +107,7 @@ def test_planner_node_end_to_end(procs, ros_env, harness, tmp_path: Path) -> Non
     harness.wait(lambda: joints_pub.get_subscription_count() > 0, 10.0, "planner_node on /joint_states")
     for _ in range(50):  # until the node has heard a joint state (discovery takes a moment)
         n_plans, n_verdicts = len(plans), len(verdicts)
-        trace_pub.publish(trace_msg(good, harness.node.get_clock().now().nanoseconds * 1e-9))
+        sender.send(good)
         harness.wait(lambda p=n_plans, v=n_verdicts: len(plans) > p and len(verdicts) > v, 30.0, "the next plan")
         if "NO_JOINT_STATE" not in safety_values(verdicts[-1])["codes"]:
             break
@@ -148,7 +142,7 @@ def test_planner_node_end_to_end(procs, ros_env, harness, tmp_path: Path) -> Non
     # 3. A trace through the keep-out zone: refused with that reason, no plan, red markers with the reason.
     n_plans, n_verdicts = len(plans), len(verdicts)
     bad = np.c_[np.full(16, -0.4), np.linspace(0.0, 0.3, 16), np.full(16, 0.2)]
-    trace_pub.publish(trace_msg(bad, harness.node.get_clock().now().nanoseconds * 1e-9))
+    sender.send(bad)
     harness.wait(lambda: len(verdicts) > n_verdicts, 30.0, "the refusal")
     values = safety_values(verdicts[-1])
     assert values["verdict"] == "REJECT" and "KEEP_OUT_ZONE" in values["codes"].split(","), values
@@ -176,7 +170,7 @@ def test_planner_node_end_to_end(procs, ros_env, harness, tmp_path: Path) -> Non
     result = set_param(harness, "spacing_m", ParameterValue(type=ParameterType.PARAMETER_DOUBLE, double_value=0.02))
     assert result.successful
     n_plans = len(plans)
-    trace_pub.publish(trace_msg(good, harness.node.get_clock().now().nanoseconds * 1e-9))
+    sender.send(good)
     harness.wait(lambda: len(plans) > n_plans, 30.0, "a plan with the new spacing")
     spaced = joint_trajectory_to_plan(plans[-1], ur5e())
     on_trace = spaced.positions[np.isclose(spaced.positions[:, 2], 0.2, atol=1e-6)]

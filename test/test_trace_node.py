@@ -91,6 +91,11 @@ def test_trace_node_end_to_end(procs, ros_env, harness) -> None:
     path = op.paths[-1]
     assert path.header.frame_id == FRAME_ID
     assert stamp_to_seconds(path.header.stamp) == pytest.approx(status["frame_stamp_s"], abs=1e-6)
+    # The status names the trace's frame by its exact stamp (the planner pairs the two by it) and says how
+    # many points were found in all; the poses' stamps say when the trace was made (after the capture).
+    assert status["frame_stamp_ns"] == path.header.stamp.sec * 1_000_000_000 + path.header.stamp.nanosec
+    assert status["n_points_total"] == 3
+    assert all(stamp_to_seconds(p.header.stamp) > stamp_to_seconds(path.header.stamp) for p in path.poses)
     got = np.array([[p.pose.position.x, p.pose.position.y, p.pose.position.z] for p in path.poses])
     np.testing.assert_allclose(got, _expected_points([(250, 500, 1.2), (500, 500, 1.0), (750, 250, 0.8)]),
                                atol=1e-9)

@@ -35,7 +35,8 @@ def expected_xyz(u: float, v: float, z: float) -> list[float]:
 
 
 def test_3d_answer_uses_the_model_depth() -> None:
-    trace = answer_to_trace(answer("[(500, 500, 1.0), (750, 250, 2.0)]"), make_frame())
+    wall = np.full((480, 640), 2500, np.uint16)  # the points lie in front of it: the depth check passes
+    trace = answer_to_trace(answer("[(500, 500, 1.0), (750, 250, 2.0)]"), make_frame(wall))
     np.testing.assert_allclose(trace.points, [expected_xyz(320, 240, 1.0), expected_xyz(480, 120, 2.0)])
     assert trace.frame_id == "cam_optical" and trace.stamp_s == 7.5 and trace.valid.all()
     np.testing.assert_allclose(trace.pixels_uv, [[320, 240], [480, 120]])
@@ -79,7 +80,7 @@ def test_points_over_holes_lower_the_valid_fraction_until_refused() -> None:
 
 def test_depth_cross_check_flags_or_drops_disagreeing_points() -> None:
     text = "[(500, 500, 1.52), (600, 500, 1.0), (700, 500, 1.48)]"  # the sensor says 1.5 m everywhere
-    cfg = PipelineConfig(depth_check_threshold_m=0.1)
+    cfg = PipelineConfig(depth_check_threshold_m=0.1, depth_check_side="both", depth_mismatch_action="flag")
     trace = answer_to_trace(answer(text), make_frame(), cfg)
     check = trace.metadata["depth_check"]
     assert check["flagged"] == [1] and check["compared"] == 3
@@ -89,7 +90,19 @@ def test_depth_cross_check_flags_or_drops_disagreeing_points() -> None:
     invalidate = cfg.model_copy(update={"depth_mismatch_action": "invalidate"})
     dropped = answer_to_trace(answer(text), make_frame(), invalidate)
     assert dropped.valid.tolist() == [True, False, True]
-    assert "depth_check" not in answer_to_trace(answer(text), make_frame()).metadata  # off by default
+    # By default points may lie in front of the visible surface (a trace through free space).
+    default = answer_to_trace(answer(text), make_frame())
+    assert default.metadata["depth_check"]["flagged"] == [] and default.valid.all()
+
+
+def test_model_depth_behind_the_visible_surface_is_dropped_by_default() -> None:
+    # The sensor sees a surface at 1.5 m; the model puts two of four points 0.3 m behind it (inside it).
+    text = "[(400, 500, 1.5), (500, 500, 1.8), (600, 500, 1.8), (700, 500, 1.49)]"
+    trace = answer_to_trace(answer(text), make_frame())
+    assert trace.metadata["depth_check"]["flagged"] == [1, 2]
+    assert trace.valid.tolist() == [True, False, False, True]
+    with pytest.raises(DepthError, match=r"2 dropped by the depth check"):
+        answer_to_trace(answer(text), make_frame(), PipelineConfig(min_valid_fraction=0.75))
 
 
 def test_server_pixel_points_skip_the_parser_and_are_checked() -> None:
@@ -202,3 +215,18 @@ def test_every_node_parameter_is_documented_with_its_default() -> None:
         assert f"| `{name}` | " in doc, f"docs/trace.md lacks parameter {name}"
         row = next(line for line in doc.splitlines() if line.startswith(f"| `{name}` | "))
         assert f"| `{shown}` |" in row, f"docs/trace.md shows the wrong default for {name}: {row}"
+
+
+def test_rgb_only_backends_get_no_3d_request_that_sensor_depth_cannot_check() -> None:
+    assert TraceStageConfig().pipeline_config().depth_check_threshold_m > 0  # checked by default
+    with pytest.raises(ValueError, match=r"backend 'openai' sends the model no depth image.*depth_check_threshold_m"):
+        TraceStageConfig(backend="openai", depth_check_threshold_m=0.0)
+    with pytest.raises(ValueError, match=r"backend 'robotracer' sends the model no depth image"):
+        TraceStageConfig(backend="robotracer", backend_options_json='{"send_depth": false}', depth_check_threshold_m=0)
+    with pytest.raises(ValueError, match=r"use_depth false asks the model for metric depth"):
+        TraceStageConfig(backend="http", use_depth=False)
+    # Sensor depth that checks or replaces the model's, or no metric depth asked for, is fine.
+    TraceStageConfig(backend="openai")
+    TraceStageConfig(backend="openai", depth_check_threshold_m=0.0, depth_source="sensor")
+    TraceStageConfig(backend="openai", depth_check_threshold_m=0.0, trace_dim="2d")
+    TraceStageConfig(backend="robotracer", depth_check_threshold_m=0.0)  # the model sees the depth image

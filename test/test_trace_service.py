@@ -23,7 +23,7 @@ pytestmark = pytest.mark.integration
 
 ANSWER = "[(250, 500, 1.0), (750, 500, 1.0)]"
 STATUS_KEYS = {"request_id", "instruction", "state", "reason", "backend", "model", "latency_s", "n_samples",
-               "agreement", "raw_answer", "n_points", "frame_stamp_s"}
+               "agreement", "raw_answer", "n_points", "n_points_total", "frame_stamp_s"}
 
 
 @pytest.fixture

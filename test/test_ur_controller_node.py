@@ -1,5 +1,5 @@
 """controller_node end to end: a fake UR, the node in its own process (real rclpy, real ur_rtde in its
-real-time worker), driven like an operator would: plan topic, ~/execute, e-stop, ``ros2 param set``."""
+real-time worker), driven like an operator would: plan topic, approval, ~/execute, e-stop, ``ros2 param set``."""
 
 from __future__ import annotations
 
@@ -47,7 +47,7 @@ def test_execute_swap_refusals_and_estop_mid_path(procs, ros_env, harness, tmp_p
     op.send_plan(plan)
     op.wait_status(lambda s: s["state"] == "waiting_for_execute", "the plan to be held")
     assert fake.commands()["motion_packages"] == 0  # nothing moves before ~/execute
-    started = op.call("execute")
+    started = op.approve_and_execute(plan)
     assert started.success, started.message
     op.wait_status(lambda s: s["state"] == "executing" and s["progress"] > 0.25, "a quarter of the plan")
 
@@ -81,9 +81,9 @@ def test_protective_stop_mid_path_aborts_and_is_reported(procs, ros_env, harness
     start_node(procs, ros_env, tmp_path, fake, control_policy="movel_path")
     op.wait_connected()
     fake.inject("protective_stop", after_motion_s=0.5)
-    op.send_plan(_plan(fake))
-    op.wait_status(lambda s: s["state"] == "waiting_for_execute", "the plan to be held")
-    assert op.call("execute").success
+    plan = _plan(fake)
+    op.send_plan(plan)
+    assert op.approve_and_execute(plan).success
     final = op.wait_status(lambda s: s["state"] == "aborted", "the run to abort")
     assert "protective stop" in final["reason"]
     assert fake.state()["safety"] == "PROTECTIVE_STOP"
@@ -100,9 +100,9 @@ def test_dropped_connection_is_detected_and_reported(procs, ros_env, harness, tm
     start_node(procs, ros_env, tmp_path, fake, control_policy="speed_track")
     op.wait_connected()
     fake.inject("drop_connection", after_motion_s=0.5)
-    op.send_plan(_plan(fake))
-    op.wait_status(lambda s: s["state"] == "waiting_for_execute", "the plan to be held")
-    assert op.call("execute").success
+    plan = _plan(fake)
+    op.send_plan(plan)
+    assert op.approve_and_execute(plan).success
     final = op.wait_status(lambda s: s["state"] == "aborted", "the run to abort")
     assert "lost connection" in final["reason"]
 

@@ -81,6 +81,9 @@ class DemoConfig(BaseModel):
         params: dict[str, Any] = {"backend": self.backend, "qos_reliability": "reliable"}
         if self.backend == "oracle":
             params["backend_options_json"] = json.dumps(self.world_options())
+            # Ground truth needs no check against the sensor, and its object-centric points may lie behind
+            # what the camera sees (the arm, a bowl's rim), which the default depth check would drop.
+            params["depth_check_threshold_m"] = 0.0
         else:
             params.update(base_url=self.backend_url, model=self.backend_model, api_key_env=self.api_key_env)
         return params

@@ -1,8 +1,10 @@
 """``controller_node``: executes accepted plans on the robot with a chosen control policy.
 
-Subscribes to ``/spatial_trace/plan`` (trajectory_msgs/JointTrajectory) and ``/spatial_trace/estop``
-(std_msgs/Bool, true = stop now and block execution, false = release); serves ``~/execute`` and
-``~/stop`` (std_srvs/Trigger). Publishes ``/joint_states``, ``/spatial_trace/tcp_pose`` (robot base
+Subscribes to ``/spatial_trace/plan`` (trajectory_msgs/JointTrajectory), ``/spatial_trace/plan_approval``
+(std_msgs/String: the id of the held plan the operator approved) and ``/spatial_trace/estop``
+(std_msgs/Bool, true = stop now and block execution, false = release); serves ``~/execute`` (runs the
+held plan only if it is the approved one, unexpired, and the robot is where it starts) and ``~/stop``
+(std_srvs/Trigger). Publishes ``/joint_states``, ``/spatial_trace/tcp_pose`` (robot base
 frame), ``/spatial_trace/controller_status`` (JSON), ``/diagnostics`` and, when the run-time guard
 refuses a setpoint, ``/spatial_trace/safety``. The robot is driven by a real-time worker process
 (``robots.worker``); the state machine is ``robots.controller.Controller``. This node only converts
@@ -30,6 +32,7 @@ from spatial_trace_ros.planning.plan import SafetyReport, Verdict
 from spatial_trace_ros.robots.controller import Controller
 from spatial_trace_ros.robots.controller_config import ControllerNodeConfig
 from spatial_trace_ros.robots.execution import ExecutionResult
+from spatial_trace_ros.robots.plan_approval import APPROVAL_TOPIC
 from spatial_trace_ros.robots.worker import StateEvent
 from spatial_trace_ros.ros.conversions import make_header, transform_to_pose
 from spatial_trace_ros.ros.gripper_interface import attach_gripper
@@ -41,6 +44,7 @@ from spatial_trace_ros.ros.safety_msgs import safety_report_to_diagnostics
 
 TOPICS = {
     "plan": "/spatial_trace/plan",
+    "approval": APPROVAL_TOPIC,
     "estop": "/spatial_trace/estop",
     "joint_states": "/joint_states",
     "tcp_pose": "/spatial_trace/tcp_pose",
@@ -58,7 +62,7 @@ class ControllerNode(Node):
         super().__init__("controller_node", **kwargs)
         self._params = ParameterBinding(self, ControllerNodeConfig, veto=self._refuse_change, on_change=self._apply)
         cfg: ControllerNodeConfig = self._params.config
-        self._controller = Controller(cfg, log=self._log)
+        self._controller = Controller(cfg, log=self._log, clock=self._now_s)
         self._model = self._controller.model
         self._last_status_s = 0.0
 
@@ -73,6 +77,7 @@ class ControllerNode(Node):
         poll_group = MutuallyExclusiveCallbackGroup()
         self.create_subscription(Bool, TOPICS["estop"], self._on_estop, COMMAND, callback_group=estop_group)
         self.create_subscription(JointTrajectory, TOPICS["plan"], self._on_plan, LATCHED)
+        self.create_subscription(String, TOPICS["approval"], self._on_approval, COMMAND, callback_group=service_group)
         self.create_service(Trigger, "~/execute", self._on_execute, callback_group=service_group)
         self.create_service(Trigger, "~/stop", self._on_stop, callback_group=service_group)
         self.create_timer(1.0 / cfg.state_rate_hz, self._poll, callback_group=poll_group)
@@ -118,6 +123,10 @@ class ControllerNode(Node):
             self.get_logger().warning(f"plan refused: {err}")
             return
         self.get_logger().info(self._controller.on_plan(plan))
+
+    def _on_approval(self, msg: String) -> None:
+        ok, text = self._controller.approve(msg.data)
+        self._log("info" if ok else "warn", f"approval: {text}")
 
     def _on_execute(self, request: Trigger.Request, response: Trigger.Response) -> Trigger.Response:
         response.success, response.message = self._controller.execute()

@@ -1,7 +1,8 @@
 """``planner_node``: camera-frame traces in, checked and timed plans out.
 
-Subscribes to ``/spatial_trace/trace`` (nav_msgs/Path), ``/spatial_trace/trace_status`` (model
-agreement), ``/joint_states`` and ``/spatial_trace/tcp_pose`` (eye-in-hand). For every trace it
+Subscribes to ``/spatial_trace/trace`` (nav_msgs/Path), ``/spatial_trace/trace_status`` (validity and
+model agreement of each trace, paired with it by the exact frame stamp: ``planning.trace_pairing``),
+``/joint_states`` and ``/spatial_trace/tcp_pose`` (eye-in-hand). For every trace it
 publishes the verdict on ``/spatial_trace/safety`` and ``/diagnostics``, RViz markers on
 ``/spatial_trace/markers`` and, unless refused, the plan on ``/spatial_trace/plan``
 (trajectory_msgs/JointTrajectory) with its waypoints on ``/spatial_trace/waypoints``.
@@ -34,11 +35,14 @@ from spatial_trace_ros.planning.plan import SafetyReport, Verdict
 from spatial_trace_ros.planning.planner import Planner, PlanResult
 from spatial_trace_ros.planning.pose_history import PoseHistory
 from spatial_trace_ros.planning.safety import SafetyCode, reason
+from spatial_trace_ros.planning.trace_pairing import TracePairing, TraceStageFacts
 from spatial_trace_ros.robots.model import make_robot_model
 from spatial_trace_ros.ros.conversions import (
     path_to_trace,
     pose_to_transform,
+    stamp_ns,
     stamp_to_seconds,
+    trace_made_s,
     transforms_to_pose_array,
 )
 from spatial_trace_ros.ros.markers import specs_to_marker_array
@@ -60,7 +64,7 @@ TOPICS = {
     "markers": "/spatial_trace/markers",
     "diagnostics": "/diagnostics",
 }
-STATUS_MEMORY = 16  # trace_status messages kept to match traces by frame stamp
+PAIRING_CHECK_PERIOD_S = 0.1  # how often traces still waiting for their trace_status are checked
 
 
 class PlannerNode(Node):
@@ -76,7 +80,7 @@ class PlannerNode(Node):
         self._q_stamp_s = 0.0
         self._tcp_history = PoseHistory()
         self._joint_history = PoseHistory()
-        self._statuses: dict[float, dict] = {}
+        self._pairing = TracePairing(cfg.trace_status_timeout_s)
         self._warned: set[str] = set()
 
         self._plan_pub = self.create_publisher(JointTrajectory, TOPICS["plan"], LATCHED)
@@ -88,6 +92,7 @@ class PlannerNode(Node):
         self.create_subscription(String, TOPICS["trace_status"], self._on_trace_status, LATCHED)
         self.create_subscription(JointState, TOPICS["joint_states"], self._on_joint_state, STATE)
         self.create_subscription(PoseStamped, TOPICS["tcp_pose"], self._on_tcp_pose, STATE)
+        self.create_timer(PAIRING_CHECK_PERIOD_S, self._refuse_overdue)
         self._publish_cell()
         self.get_logger().info(
             f"planning for {self._model.name} in frame {self._model.base_frame!r} with calibration "
@@ -107,6 +112,7 @@ class PlannerNode(Node):
 
     def _apply(self, cfg: PlannerNodeConfig) -> None:
         with self._lock:
+            self._pairing.timeout_s = cfg.trace_status_timeout_s
             if self._pending is not None:
                 self._planner, self._pending = self._pending, None
         self.get_logger().info("parameters changed; the next trace is planned with them")
@@ -150,28 +156,47 @@ class PlannerNode(Node):
     def _on_trace_status(self, msg: String) -> None:
         try:
             status = json.loads(msg.data)
-            stamp = round(float(status["frame_stamp_s"]), 6)
-        except (ValueError, KeyError, TypeError):
+        except ValueError:
             return
-        if status.get("state") != "ok":
+        facts = TraceStageFacts.from_status(status) if isinstance(status, dict) else None
+        if facts is None:
             return
         with self._lock:
-            self._statuses[stamp] = status
-            while len(self._statuses) > STATUS_MEMORY:
-                self._statuses.pop(next(iter(self._statuses)))
+            pair = self._pairing.add_status(facts)
+        if pair is not None:
+            self._plan_pair(*pair)
 
     def _on_trace(self, msg: Path) -> None:
         received_s = self._now_s()
         try:
             trace = path_to_trace(msg)
         except ValueError as err:
-            report = SafetyReport(Verdict.REJECT, (reason(SafetyCode.INVALID_INPUT, f"unusable trace message: {err}"),))
-            self._publish(PlanResult(None, report, np.zeros((0, 3)), np.zeros((0, 4, 4))), received_s)
+            self._publish(_refusal(SafetyCode.INVALID_INPUT, f"unusable trace message: {err}"), received_s)
             return
-        self._publish(self._plan(trace, received_s), received_s)
+        with self._lock:
+            pair = self._pairing.add_trace(stamp_ns(msg.header.stamp), (trace, trace_made_s(msg)), received_s)
+        if pair is not None:
+            self._plan_pair(*pair)
+
+    def _refuse_overdue(self) -> None:
+        now = self._now_s()
+        with self._lock:
+            late = self._pairing.overdue(now)
+            timeout_s = self._pairing.timeout_s
+        for trace, _made in late:
+            self._publish(_refusal(
+                SafetyCode.INVALID_INPUT,
+                f"no trace_status for the trace of the frame stamped {trace.stamp_s:.3f} s within "
+                f"{timeout_s:g} s (trace_status_timeout_s): its depth validity and model agreement are unknown; "
+                "is trace_node publishing /spatial_trace/trace_status?"), now)
+
+    def _plan_pair(self, item: tuple[Trace, float | None], facts: TraceStageFacts) -> None:
+        trace, made_s = item
+        trace = replace(trace, metadata={**trace.metadata, **facts.metadata()})
+        self._publish(self._plan(trace, made_s), self._now_s())
 
     # -- planning -------------------------------------------------------------------------------------
-    def _plan(self, trace: Trace, received_s: float) -> PlanResult:
+    def _plan(self, trace: Trace, made_s: float | None) -> PlanResult:
         cfg: PlannerNodeConfig = self._params.config
         with self._lock:
             planner = self._planner
@@ -185,19 +210,13 @@ class PlannerNode(Node):
                 capture_pose = self._tcp_history.at(trace.stamp_s, cfg.tcp_pose_tolerance_s)
                 if capture_pose is None:
                     capture_pose = self._joint_history.at(trace.stamp_s, cfg.tcp_pose_tolerance_s)
-            status = self._statuses.get(round(trace.stamp_s, 6))
-        if status is not None and status.get("agreement") is not None:
-            meta = {**trace.metadata, "agreement": float(status["agreement"]),
-                    "n_samples": int(status.get("n_samples", 2))}
-            trace = replace(trace, metadata=meta)
         try:
             return planner.plan_detailed(
-                trace, q_now, capture_pose, now_s=now, trace_received_s=received_s, seed_joints=seed,
+                trace, q_now, capture_pose, now_s=now, trace_made_s=made_s, seed_joints=seed,
                 max_trace_age_s=cfg.max_trace_age_s, seed_label=label,
             )
         except (SpatialTraceError, ValueError) as err:
-            report = SafetyReport(Verdict.REJECT, (reason(SafetyCode.INVALID_INPUT, str(err)),))
-            return PlanResult(None, report, np.zeros((0, 3)), np.zeros((0, 4, 4)))
+            return _refusal(SafetyCode.INVALID_INPUT, str(err))
 
     # -- outputs --------------------------------------------------------------------------------------
     def _publish(self, result: PlanResult, stamp_s: float) -> None:
@@ -215,7 +234,8 @@ class PlannerNode(Node):
             self._waypoints_pub.publish(transforms_to_pose_array([], frame, plan_stamp))
         diag = safety_report_to_diagnostics(
             report, plan_stamp, plan.duration_s if plan is not None else 0.0, len(plan) if plan is not None else 0,
-            "planner", stamp_s, hardware_id=self._model.name,
+            "planner", stamp_s, hardware_id=self._model.name, plan_id=plan.plan_id if plan is not None else "",
+            expires_s=plan.expires_s if plan is not None else None,
         )
         self._safety_pub.publish(diag)
         self._diag_pub.publish(diag)
@@ -237,6 +257,11 @@ class PlannerNode(Node):
         specs = [s for s in plan_markers(np.zeros((0, 3)), np.zeros((0, 4, 4)), report, safety_cfg)
                  if s.ns != "verdict"]
         self._markers_pub.publish(specs_to_marker_array(specs, self._model.base_frame, self._now_s()))
+
+
+def _refusal(code: SafetyCode, text: str) -> PlanResult:
+    report = SafetyReport(Verdict.REJECT, (reason(code, text),))
+    return PlanResult(None, report, np.zeros((0, 3)), np.zeros((0, 4, 4)))
 
 
 def main(args: list[str] | None = None) -> int:

@@ -23,7 +23,14 @@ from sensor_msgs.msg import CameraInfo, Image
 from std_msgs.msg import String
 
 from spatial_trace_ros.errors import SpatialTraceError
-from spatial_trace_ros.ros.conversions import image_to_msg, rgbd_from_msgs, stamp_to_seconds, trace_to_path
+from spatial_trace_ros.ros.conversions import (
+    image_to_msg,
+    rgbd_from_msgs,
+    seconds_to_stamp,
+    stamp_ns,
+    stamp_to_seconds,
+    trace_to_path,
+)
 from spatial_trace_ros.ros.params import ParameterBinding
 from spatial_trace_ros.ros.qos import COMMAND, LATCHED, STATE, sensor_qos
 from spatial_trace_ros.ros.runner import run_node
@@ -94,9 +101,10 @@ class TraceNode(Node):
         if not instruction:
             self._service.refuse(msg.data, "the instruction is empty; say what the robot should do")
             return
-        now_s = self.get_clock().now().nanoseconds * 1e-9
+        now_s = self._now_s()
         try:
-            matched = self._sync.latest(now_s, cfg.max_frame_age_s, cfg.max_sync_skew_s, cfg.use_depth)
+            matched = self._sync.latest(now_s, cfg.max_frame_age_s, cfg.max_sync_skew_s, cfg.use_depth,
+                                        cfg.max_clock_skew_s)
             frame = rgbd_from_msgs(matched.color, matched.depth, matched.info)
         except SpatialTraceError as err:
             request_id = self._service.refuse(instruction, str(err))
@@ -105,6 +113,9 @@ class TraceNode(Node):
         request_id = self._service.submit(instruction, frame)
         self.get_logger().info(f"request {request_id}: {instruction!r} on the frame of {frame.stamp_s:.3f} s")
 
+    def _now_s(self) -> float:
+        return self.get_clock().now().nanoseconds * 1e-9
+
     def _apply(self, cfg: TraceStageConfig) -> None:
         self._service.update(_settings(cfg))
 
@@ -112,7 +123,7 @@ class TraceNode(Node):
     def _publish_result(self, job: TraceJob, outcome: TraceOutcome) -> None:
         trace = outcome.trace
         assert trace is not None and job.frame is not None
-        self._trace_pub.publish(trace_to_path(trace, job.frame.stamp_s))
+        self._trace_pub.publish(trace_to_path(trace, job.frame.stamp_s, made_s=self._now_s()))
         flagged = trace.metadata.get("depth_check", {}).get("flagged", [])
         label = f"#{job.request_id} {job.instruction}"
         if outcome.agreement is not None:
@@ -121,6 +132,8 @@ class TraceNode(Node):
         self._overlay_pub.publish(image_to_msg(image, "rgb8", job.frame.stamp_s, job.frame.frame_id))
 
     def _publish_status(self, status: dict[str, Any]) -> None:
+        # The exact stamp of the trace's Path header, so the planner pairs the two without rounding.
+        status = {**status, "frame_stamp_ns": stamp_ns(seconds_to_stamp(float(status["frame_stamp_s"])))}
         with self._status_lock:
             self._last_status = status
         self._status_pub.publish(String(data=json.dumps(status)))

@@ -40,8 +40,12 @@ class PlannerNodeConfig(PlannerConfig):
         "", description="safety limits YAML (config/safety.yaml); empty = the built-in defaults, identical to it"
     )
     max_trace_age_s: float = Field(
-        5.0, gt=0.0, le=600.0, description="refuse traces received longer ago than this [s] (never looser than "
+        5.0, gt=0.0, le=600.0, description="refuse traces made longer ago than this [s] (never looser than "
         "safety_file's freshness.max_trace_age_s)"
+    )
+    trace_status_timeout_s: float = Field(
+        2.0, gt=0.0, le=60.0, description="wait this long for the trace_status of a trace (validity, agreement; "
+        "matched by the exact frame stamp) before refusing it [s]"
     )
     initial_joints_rad: list[float] = Field(
         default_factory=list, description="IK seed [rad] until joint states arrive; empty = the robot's home pose"

@@ -2,11 +2,15 @@
 
 ``Plan`` is the one contract between planning and control. It travels over ROS as a
 trajectory_msgs/JointTrajectory (see ``spatial_trace_ros.ros.plan_msgs``); the controller rebuilds the
-TCP poses with the same robot model's FK, so both sides agree on every waypoint.
+TCP poses with the same robot model's FK, so both sides agree on every waypoint. A plan has an identity
+(``plan_id``, a digest of what travels: ``planning.plan_identity``), the capture stamp of the camera frame
+it came from (``stamp_s``) and an expiry (``expires_s``), so that what runs is what the operator approved,
+and only while the scene it was planned in is recent.
 """
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 from enum import Enum
 from functools import cached_property
@@ -52,7 +56,8 @@ class SafetyReport:
 @dataclass(frozen=True, eq=False)
 class Plan:
     """N timed waypoints: ``times_s`` from 0 (increasing), ``joints`` N x dof, ``poses`` N x 4 x 4
-    ``base_T_tool`` in ``frame_id`` (the robot model's base frame)."""
+    ``base_T_tool`` in ``frame_id`` (the robot model's base frame). ``stamp_s`` is the capture stamp of
+    the frame the plan came from; after ``expires_s`` (wall clock) it must not start."""
 
     robot: str
     frame_id: str
@@ -62,6 +67,7 @@ class Plan:
     poses: np.ndarray
     plan_id: str = ""
     stamp_s: float = 0.0
+    expires_s: float = math.inf
     report: SafetyReport = field(default_factory=lambda: SafetyReport(Verdict.ACCEPT))
 
     def __post_init__(self) -> None:

@@ -11,7 +11,7 @@ safer) and times it. The planner never decides on its own that something is safe
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Literal
 
 import numpy as np
@@ -24,7 +24,9 @@ from spatial_trace_ros.geometry import path as pathlib
 from spatial_trace_ros.geometry.calibration import Calibration
 from spatial_trace_ros.geometry.trace import Trace
 from spatial_trace_ros.geometry.transforms import Transform
+from spatial_trace_ros.planning.freshness import clock_skew_reasons, input_ages
 from spatial_trace_ros.planning.plan import Plan, SafetyReason, SafetyReport
+from spatial_trace_ros.planning.plan_identity import identify
 from spatial_trace_ros.planning.safety import (
     CandidatePath,
     SafetyCode,
@@ -75,6 +77,10 @@ class PlannerConfig(BaseModel):
     )
     tangent_window_m: float = Field(
         0.05, ge=0.0, le=0.5, description="follow_tangent: average the heading over this path length [m]"
+    )
+    plan_max_age_s: float = Field(
+        60.0, gt=0.0, le=3600.0, description="a plan expires this long after its frame's capture stamp [s] "
+        "(the controller also applies its own plan_max_age_s)"
     )
 
     @field_validator("smoothing_window")
@@ -138,24 +144,28 @@ class Planner:
     # -- public API -----------------------------------------------------------------------------------
     def plan(
         self, trace: Trace, q_now: np.ndarray | None, base_T_tool_at_capture: np.ndarray | None = None,
-        now_s: float | None = None, trace_received_s: float | None = None, seed_joints: np.ndarray | None = None,
+        now_s: float | None = None, trace_made_s: float | None = None, seed_joints: np.ndarray | None = None,
         max_trace_age_s: float | None = None,
     ) -> tuple[Plan | None, SafetyReport]:
         """The plan for ``trace`` (None when refused) and the safety report saying why."""
-        result = self.plan_detailed(trace, q_now, base_T_tool_at_capture, now_s, trace_received_s, seed_joints,
+        result = self.plan_detailed(trace, q_now, base_T_tool_at_capture, now_s, trace_made_s, seed_joints,
                                     max_trace_age_s)
         return result.plan, result.report
 
     def plan_detailed(
         self, trace: Trace, q_now: np.ndarray | None, base_T_tool_at_capture: np.ndarray | None = None,
-        now_s: float | None = None, trace_received_s: float | None = None, seed_joints: np.ndarray | None = None,
+        now_s: float | None = None, trace_made_s: float | None = None, seed_joints: np.ndarray | None = None,
         max_trace_age_s: float | None = None, seed_label: str = "initial_joints_rad",
     ) -> PlanResult:
         """Like ``plan`` but also returns the trace and waypoints in the base frame (for RViz).
 
         ``q_now`` is the measured joint state (None if none is current); then ``seed_joints`` (described
-        by ``seed_label`` in the report) seeds IK and the plan starts at the approach point. ``now_s``
-        and ``trace_received_s`` give the frame and trace ages (unchecked when None).
+        by ``seed_label`` in the report) seeds IK and the plan starts at the approach point. With
+        ``now_s`` the frame's age is measured from its capture stamp (``trace.stamp_s``) and the trace's
+        from ``trace_made_s`` (the capture stamp when None); stamps from the future are refused
+        (CLOCK_SKEW). Without ``now_s`` ages are not checked. ``trace.metadata`` may carry what the
+        trace stage knew: ``valid_fraction`` (of all points it found, before invalid ones were dropped),
+        ``agreement`` and ``n_samples``.
         """
         model, cfg = self.model, self.config
         notes: list[SafetyReason] = []
@@ -178,16 +188,24 @@ class Planner:
             return _refused(*notes, base_T_camera)
         valid = trace.points[trace.valid]
         points = base_T_camera.apply(valid) if len(valid) else np.zeros((0, 3))
+        ages = None if now_s is None else input_ages(trace.stamp_s, trace_made_s, now_s)
+        valid_fraction = trace.valid_fraction if len(trace) else None
+        if "valid_fraction" in trace.metadata:
+            stage = float(trace.metadata["valid_fraction"])
+            valid_fraction = stage if valid_fraction is None else min(valid_fraction, stage)
         facts = TraceFacts(
             n_points=len(points),
-            depth_valid_fraction=trace.valid_fraction if len(trace) else None,
+            depth_valid_fraction=valid_fraction,
             max_point_step_m=float(pathlib.spacing(points).max()) if len(points) > 1 else None,
-            frame_age_s=None if now_s is None else now_s - trace.stamp_s,
-            trace_age_s=None if now_s is None or trace_received_s is None else now_s - trace_received_s,
+            frame_age_s=None if ages is None else ages.frame_age_s,
+            trace_age_s=None if ages is None else ages.trace_age_s,
             model_agreement=trace.metadata.get("agreement"),
             n_samples=int(trace.metadata.get("n_samples", 2 if trace.metadata.get("agreement") is not None else 1)),
         )
         input_reasons = self.safety.check_inputs(facts, max_trace_age_s)
+        if now_s is not None:
+            skew_s = self.safety.config.freshness.max_clock_skew_s
+            input_reasons = clock_skew_reasons(trace.stamp_s, trace_made_s, now_s, skew_s) + input_reasons
         if input_reasons or len(points) < 2:
             if not input_reasons:
                 input_reasons = [reason(SafetyCode.TRACE_TOO_SHORT, "the trace has fewer than 2 valid points")]
@@ -198,10 +216,12 @@ class Planner:
         joints = model.ik_path(poses, seed)
         candidate = CandidatePath(
             poses=poses, joints=joints, q_seed=seed, speed_mps=cfg.max_tcp_speed_mps,
-            accel_mps2=cfg.max_tcp_accel_mps2, stamp_s=now_s if now_s is not None else trace.stamp_s,
-            plan_id=f"{trace.stamp_s:.6f}", notes=tuple(notes),
+            accel_mps2=cfg.max_tcp_accel_mps2, stamp_s=trace.stamp_s, notes=tuple(notes),
         )
         plan, report = self.safety.filter(candidate)
+        if plan is not None:
+            plan = replace(plan, expires_s=trace.stamp_s + cfg.plan_max_age_s)
+            plan = replace(plan, plan_id=identify(plan))
         return PlanResult(plan, report, points, plan.poses if plan is not None else poses, tuple(notes))
 
     # -- steps ----------------------------------------------------------------------------------------

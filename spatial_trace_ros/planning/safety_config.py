@@ -131,7 +131,11 @@ class FreshnessConfig(_Strict):
         15.0, gt=0.0, le=600.0, description="[s] camera frame older than this at plan time is refused"
     )
     max_trace_age_s: float = Field(
-        5.0, gt=0.0, le=600.0, description="[s] trace received longer ago than this is refused"
+        5.0, gt=0.0, le=600.0, description="[s] trace made longer ago than this is refused (its message's pose "
+        "stamps; the frame's capture stamp when those are missing)"
+    )
+    max_clock_skew_s: float = Field(
+        0.5, ge=0.0, le=10.0, description="[s] a frame or trace stamped further ahead of now is refused (CLOCK_SKEW)"
     )
 
 

@@ -2,28 +2,36 @@
 
 ``controller_node`` only converts messages and calls these methods. States (the ``state`` field of
 ``/spatial_trace/controller_status``): ``idle`` (no plan), ``waiting_for_execute`` (a plan is held
-until ``~/execute``, unless ``auto_execute``), ``executing``, then ``succeeded`` / ``aborted`` /
-``stopped`` with the reason. A plan is used once: after a run the robot is elsewhere, so the next run
-needs a new plan. The e-stop latches: while engaged nothing executes; ``false`` on the e-stop topic
-releases it. The worker connection is kept up by a background thread that (re)connects every
-``reconnect_interval_s`` while it is down.
+until the operator approves its id and calls ``~/execute``, unless ``auto_execute``; see
+``robots.plan_approval``), ``executing``, then ``succeeded`` / ``aborted`` / ``stopped`` with the
+reason. A plan is used once: after a run the robot is elsewhere, so the next run needs a new plan. The
+e-stop latches: while engaged nothing executes; ``false`` on the e-stop topic releases it. The worker
+connection is kept up by a background thread that (re)connects every ``reconnect_interval_s`` while it
+is down.
 """
 
 from __future__ import annotations
 
 import json
 import threading
+import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
 
 from spatial_trace_ros.errors import RobotError
 from spatial_trace_ros.planning.plan import Plan
+from spatial_trace_ros.planning.plan_identity import PlanFreshness
 from spatial_trace_ros.planning.safety import SafetyFilter
 from spatial_trace_ros.robots.controller_config import ControllerNodeConfig
+from spatial_trace_ros.robots.driver import RobotState
 from spatial_trace_ros.robots.execution import ExecutionResult
 from spatial_trace_ros.robots.model import make_robot_model
+from spatial_trace_ros.robots.plan_approval import PlanApproval, StartLimits
 from spatial_trace_ros.robots.worker import RealtimeWorker, StateEvent
 
+# At ~/execute the robot's last state must be this recent (or three state periods, when longer) to judge
+# whether the robot moved since planning [s].
+ROBOT_STATE_MAX_AGE_S = 0.5
 ESTOP_REASON = "e-stop engaged on /spatial_trace/estop"
 # A plan that travelled as a JointTrajectory is re-timed from nanosecond stamps and its poses are
 # recomputed from joints: allow that rounding (0.1 %) on speed and acceleration, nothing more.
@@ -40,6 +48,8 @@ class ControllerStatus:
     progress: float = 0.0
     reason: str = ""
     tracking_error_m: float | None = None
+    plan_id: str = ""
+    approved_plan_id: str = ""
 
     def to_json(self) -> str:
         return json.dumps(asdict(self))
@@ -55,8 +65,12 @@ class Updates:
 
 
 class Controller:
-    def __init__(self, config: ControllerNodeConfig, log: Callable[[str, str], None] | None = None) -> None:
+    def __init__(self, config: ControllerNodeConfig, log: Callable[[str, str], None] | None = None,
+                 clock: Callable[[], float] = time.time) -> None:
         self.config = config
+        self._clock = clock
+        self.approval = PlanApproval(started_s=clock())
+        self._robot_state: tuple[float, RobotState] | None = None  # (monotonic time, state)
         self.model = make_robot_model(config.robot)
         self.safety = config.safety()
         # A plan may come from any publisher on /spatial_trace/plan: it is checked again here, with
@@ -162,11 +176,13 @@ class Controller:
                           f"{report.summary()}")
                 return f"plan {plan.plan_id} refused: {report.summary()}"
             self.plan = plan
+            self.approval.clear()
             self._set(state="waiting_for_execute", plan_stamp_s=plan.stamp_s, progress=0.0, tracking_error_m=None,
-                      policy=self.config.control_policy,
-                      reason=f"plan with {len(plan)} waypoints over {plan.duration_s:.2f} s; call ~/execute")
+                      policy=self.config.control_policy, plan_id=plan.plan_id, approved_plan_id="",
+                      reason=f"plan {plan.plan_id} with {len(plan)} waypoints over {plan.duration_s:.2f} s; approve "
+                             "its id, then call ~/execute")
             if self.config.auto_execute:
-                ok, text = self._execute_locked()
+                ok, text = self._execute_locked(auto=True)
                 if not ok:
                     self._set(reason=text)
                 return text
@@ -178,11 +194,33 @@ class Controller:
                 self.plan = None
                 self._set(state="idle", progress=0.0, reason=f"plan refused: {reason}")
 
+    def approve(self, plan_id: str) -> tuple[bool, str]:
+        """The operator approves the held plan by its id (the next ``execute`` may run only that plan)."""
+        with self._lock:
+            why = self.approval.approve(None if self.executing else self.plan, plan_id)
+            if why is not None:
+                self._set(reason=f"approval of {plan_id.strip()} refused: {why}")
+                return False, why
+            self._set(approved_plan_id=self.approval.approved_id,
+                      reason=f"plan {plan_id} approved; call ~/execute to run it")
+            return True, f"plan {plan_id} approved"
+
     def execute(self) -> tuple[bool, str]:
         with self._lock:
             return self._execute_locked()
 
-    def _execute_locked(self) -> tuple[bool, str]:
+    def _start_refusal(self, plan: Plan, auto: bool) -> str | None:
+        """Approval, expiry and "the robot is still where the plan starts" (``robots.plan_approval``)."""
+        cfg = self.config
+        robot = None
+        max_age_s = max(ROBOT_STATE_MAX_AGE_S, 3.0 / cfg.state_rate_hz)
+        if self._robot_state is not None and time.monotonic() - self._robot_state[0] <= max_age_s:
+            robot = self._robot_state[1]
+        return self.approval.refusal(
+            plan, self._clock(), PlanFreshness(cfg.plan_max_age_s, cfg.max_clock_skew_s),
+            StartLimits(cfg.start_tolerance_rad, cfg.start_tolerance_m), robot, auto=auto)
+
+    def _execute_locked(self, auto: bool = False) -> tuple[bool, str]:
         if self.estop_engaged:
             return False, "e-stop is engaged; publish false on /spatial_trace/estop to release it"
         if self.executing:
@@ -191,7 +229,11 @@ class Controller:
             return False, "no plan to execute; wait for one on /spatial_trace/plan"
         if not self.connected or self.worker is None:
             return False, f"not connected to the robot: {self.connection_error or 'still connecting'}"
+        refusal = self._start_refusal(self.plan, auto)
+        if refusal is not None:
+            return False, refusal
         cfg, plan = self.config, self.plan
+        self.approval.clear()
         self.worker.execute(plan, cfg.control_policy, cfg.policy_options(self.safety), cfg.dry_run,
                             cfg.goal_tolerance_m, cfg.start_tolerance_rad)
         self.plan = None
@@ -261,6 +303,8 @@ class Controller:
         return Updates(states, status, result)
 
     def _on_state(self, event: StateEvent) -> None:
+        if event.state.connected:
+            self._robot_state = (time.monotonic(), event.state)
         if event.executing and self.executing:
             self._status.progress = event.progress
             self._status.tracking_error_m = event.tracking_error_m

@@ -55,8 +55,18 @@ class ControllerNodeConfig(BaseModel):
     start_tolerance_rad: float = Field(
         0.05, ge=0.001, le=0.5, description="a plan must start within this of the current joints [rad]"
     )
+    start_tolerance_m: float = Field(
+        0.01, ge=0.001, le=0.1, description="a plan must start within this of the current TCP position [m]"
+    )
+    plan_max_age_s: float = Field(
+        60.0, gt=0.0, le=3600.0, description="refuse to start a plan whose frame was captured longer ago [s]"
+    )
+    max_clock_skew_s: float = Field(
+        0.5, ge=0.0, le=10.0, description="refuse to start a plan whose frame is stamped further ahead of now [s]"
+    )
     dry_run: bool = Field(False, description="run policy and guard against the robot's state but send no motion")
-    auto_execute: bool = Field(False, description="execute accepted plans without waiting for ~/execute")
+    auto_execute: bool = Field(False, description="execute accepted plans made after the node started without "
+                               "waiting for an approval and ~/execute")
     safety_file: str = Field(
         "", description="safety limits YAML (config/safety.yaml); empty = the built-in defaults, identical to it",
         json_schema_extra=_RO,

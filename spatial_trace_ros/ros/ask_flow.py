@@ -1,9 +1,14 @@
-"""What ``spatial-trace ask`` does, stage by stage, against a running stack (launched or ``demo --serve``)."""
+"""What ``spatial-trace ask`` does, stage by stage, against a running stack (launched or ``demo --serve``).
+
+The operator sees the plan's id (a digest of the plan the controller holds) and its expiry, and approves
+exactly that id; the controller then executes only that plan (``robots.plan_approval``).
+"""
 
 from __future__ import annotations
 
 import textwrap
 import threading
+import time
 from collections.abc import Callable
 
 import numpy as np
@@ -32,9 +37,13 @@ def describe_verdict(verdict: SafetyVerdict) -> list[str]:
     return lines
 
 
-def describe_plan(verdict: SafetyVerdict, extent: PlanExtent) -> str:
-    return (f"plan: {verdict.n_waypoints} waypoints, {verdict.duration_s:.2f} s, TCP path {extent.length_m:.3f} m "
-            f"within {_format_m(extent.min_m)} .. {_format_m(extent.max_m)} m in frame {extent.frame_id!r}")
+def describe_plan(verdict: SafetyVerdict, extent: PlanExtent, now_s: float | None = None) -> str:
+    text = (f"plan {verdict.plan_id or '(no id)'}: {verdict.n_waypoints} waypoints, {verdict.duration_s:.2f} s, "
+            f"TCP path {extent.length_m:.3f} m within {_format_m(extent.min_m)} .. {_format_m(extent.max_m)} m "
+            f"in frame {extent.frame_id!r}")
+    if verdict.expires_s is not None and now_s is not None:
+        text += f"; expires in {verdict.expires_s - now_s:.0f} s"
+    return text
 
 
 def ask(client: StackClient, instruction: str, execute: bool, confirm: Confirm, say: Say, timeout_s: float,
@@ -56,14 +65,19 @@ def ask(client: StackClient, instruction: str, execute: bool, confirm: Confirm, 
         say("nothing will move.")
         return EXIT_REFUSED
     _, extent = client.wait_waypoints(request, verdict, timeout_s)
-    say(describe_plan(verdict, extent))
+    say(describe_plan(verdict, extent, time.time()))
     _, ready = client.wait_controller_ready(request, verdict, timeout_s)
     if ready.get("state") != "waiting_for_execute":
         say(f"the controller did not take the plan: {ready.get('reason', '')}")
         return EXIT_REFUSED
-    if not execute and not confirm("execute this plan on the robot? [y/N] "):
+    plan_id = str(ready.get("plan_id") or verdict.plan_id)
+    if not execute and not confirm(f"approve plan {plan_id} and execute it on the robot? [y/N] "):
         say("not executed; the plan is discarded when the next one arrives (or call /controller_node/stop).")
         return EXIT_DONE
+    ok, message = client.approve(plan_id, timeout_s)
+    say(f"approve {plan_id}: {message}")
+    if not ok:
+        return EXIT_REFUSED
     ok, message = client.execute(timeout_s)
     say(f"execute: {message}")
     if not ok:

@@ -133,17 +133,33 @@ def pose_to_transform(pose: Pose, parent: str = "", child: str = "") -> Transfor
     return Transform.from_quaternion_xyzw((p.x, p.y, p.z), (q.x, q.y, q.z, q.w), parent, child)
 
 
-def trace_to_path(trace: Trace, stamp_s: float | None = None) -> Path:
-    """A trace as nav_msgs/Path: one identity-oriented pose per valid point, in the trace's frame."""
+def trace_to_path(trace: Trace, stamp_s: float | None = None, made_s: float | None = None) -> Path:
+    """A trace as nav_msgs/Path: one identity-oriented pose per valid point, in the trace's frame. The
+    path's stamp is the frame's capture stamp; each pose's stamp says when the trace was made
+    (``made_s``; the capture stamp when None)."""
     stamp = trace.stamp_s if stamp_s is None else stamp_s
     header = make_header(stamp, trace.frame_id)
+    pose_header = header if made_s is None else make_header(made_s, trace.frame_id)
     msg = Path(header=header)
     for x, y, z in trace.points[trace.valid]:
-        ps = PoseStamped(header=header)
+        ps = PoseStamped(header=pose_header)
         ps.pose.position.x, ps.pose.position.y, ps.pose.position.z = float(x), float(y), float(z)
         ps.pose.orientation.w = 1.0
         msg.poses.append(ps)
     return msg
+
+
+def trace_made_s(msg: Path) -> float | None:
+    """When the trace in ``msg`` was made (its poses' stamp), or None when they carry none."""
+    if not msg.poses:
+        return None
+    made = stamp_to_seconds(msg.poses[0].header.stamp)
+    return made if made > 0.0 else None
+
+
+def stamp_ns(stamp: Time) -> int:
+    """A ROS stamp as integer nanoseconds (exact, for matching messages of the same frame)."""
+    return int(stamp.sec) * 1_000_000_000 + int(stamp.nanosec)
 
 
 def path_to_trace(msg: Path) -> Trace:

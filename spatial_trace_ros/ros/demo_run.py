@@ -266,7 +266,9 @@ class DemoRun:
             return
         observer.start_capture()
         t_exec = time.monotonic()
-        ok, message = client.execute(cfg.stage_timeout_s)
+        ok, message = client.approve(str(ready.get("plan_id") or verdict.plan_id), cfg.stage_timeout_s)
+        if ok:
+            ok, message = client.execute(cfg.stage_timeout_s)
         if not ok:
             observer.stop_capture()
             report.problem = f"/controller_node/execute refused: {message}"

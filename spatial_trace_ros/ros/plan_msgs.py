@@ -1,29 +1,42 @@
 """``Plan`` <-> trajectory_msgs/JointTrajectory, the plan's wire format on ``/spatial_trace/plan``.
 
-The header carries the base frame and the plan stamp (which identifies the plan). A trajectory
-without points withdraws the previous plan (the planner refused the latest trace). The poses are
-not sent (the receiver recomputes them with the same robot model's FK), so the two can never disagree.
+The header carries the base frame and the capture stamp of the camera frame the plan came from. The
+plan's id is not sent: it is a digest of the message itself (``plan_id_of_msg``), which the planner and
+the controller compute alike, so a plan that changed on the way has another id. A trajectory without
+points withdraws the previous plan (the planner refused the latest trace). The poses are not sent (the
+receiver recomputes them with the same robot model's FK), so the two can never disagree.
 """
 
 from __future__ import annotations
 
 import numpy as np
-from builtin_interfaces.msg import Duration
+from builtin_interfaces.msg import Duration, Time
 from trajectory_msgs.msg import JointTrajectory, JointTrajectoryPoint
 
 from spatial_trace_ros.planning.plan import Plan, SafetyReport, Verdict
+from spatial_trace_ros.planning.plan_identity import duration_ns, plan_id_of, wire_ns
 from spatial_trace_ros.robots.model import RobotModel
 from spatial_trace_ros.ros.conversions import make_header, stamp_to_seconds
 
 
 def _duration(t_s: float) -> Duration:
-    ns = round(t_s * 1e9)
-    return Duration(sec=ns // 1_000_000_000, nanosec=ns % 1_000_000_000)
+    sec, nanosec = duration_ns(t_s)
+    return Duration(sec=sec, nanosec=nanosec)
+
+
+def plan_id_of_msg(msg: JointTrajectory) -> str:
+    """The id of the plan this message carries (see ``planning.plan_identity``)."""
+    joints = np.array([list(p.positions) for p in msg.points], float).reshape(len(msg.points), -1)
+    times = [(p.time_from_start.sec, p.time_from_start.nanosec) for p in msg.points]
+    return plan_id_of(msg.header.frame_id, list(msg.joint_names), (msg.header.stamp.sec, msg.header.stamp.nanosec),
+                      times, joints)
 
 
 def plan_to_joint_trajectory(plan: Plan) -> JointTrajectory:
     msg = JointTrajectory()
-    msg.header = make_header(plan.stamp_s, plan.frame_id)
+    sec, nanosec = wire_ns(plan.stamp_s)
+    msg.header.stamp = Time(sec=sec, nanosec=nanosec)
+    msg.header.frame_id = plan.frame_id
     msg.joint_names = list(plan.joint_names)
     for t, q in zip(plan.times_s, plan.joints, strict=True):
         point = JointTrajectoryPoint()
@@ -45,8 +58,8 @@ def is_withdrawn(msg: JointTrajectory) -> bool:
     return len(msg.points) == 0
 
 
-def joint_trajectory_to_plan(msg: JointTrajectory, model: RobotModel, plan_id: str = "") -> Plan:
-    """Rebuild a plan for ``model``; joint names must match the model's (in any order)."""
+def joint_trajectory_to_plan(msg: JointTrajectory, model: RobotModel) -> Plan:
+    """Rebuild a plan for ``model`` with its id; joint names must match the model's (in any order)."""
     if set(msg.joint_names) != set(model.joint_names):
         raise ValueError(
             f"trajectory joints {list(msg.joint_names)} do not match robot {model.name!r} "
@@ -64,7 +77,7 @@ def joint_trajectory_to_plan(msg: JointTrajectory, model: RobotModel, plan_id: s
         times_s=times,
         joints=joints,
         poses=poses,
-        plan_id=plan_id or f"{stamp_s:.6f}",
+        plan_id=plan_id_of_msg(msg),
         stamp_s=stamp_s,
         report=SafetyReport(Verdict.ACCEPT),
     )

@@ -2,7 +2,8 @@
 
 One DiagnosticStatus named ``spatial_trace/safety``: level OK (ACCEPT), WARN (ADJUSTED) or ERROR
 (REJECT); ``message`` is ``SafetyReport.summary()``; values ``verdict``, ``codes`` (comma separated),
-``plan_stamp_s``, ``duration_s``, ``n_waypoints``, ``source`` (``planner`` or ``controller``).
+``plan_stamp_s`` (the capture stamp of the plan's frame), ``duration_s``, ``n_waypoints``, ``source``
+(``planner`` or ``controller``), and for an accepted plan ``plan_id`` and ``expires_s``.
 """
 
 from __future__ import annotations
@@ -22,7 +23,7 @@ LEVELS = {
 
 def safety_report_to_diagnostics(
     report: SafetyReport, plan_stamp_s: float, duration_s: float, n_waypoints: int, source: str, stamp_s: float,
-    hardware_id: str = "",
+    hardware_id: str = "", plan_id: str = "", expires_s: float | None = None,
 ) -> DiagnosticArray:
     values = {
         "verdict": report.verdict.value,
@@ -32,6 +33,10 @@ def safety_report_to_diagnostics(
         "n_waypoints": str(n_waypoints),
         "source": source,
     }
+    if plan_id:
+        values["plan_id"] = plan_id
+    if expires_s is not None:
+        values["expires_s"] = f"{expires_s:.6f}"
     status = DiagnosticStatus(
         level=LEVELS[report.verdict], name=STATUS_NAME, message=report.summary(), hardware_id=hardware_id,
         values=[KeyValue(key=k, value=v) for k, v in values.items()],

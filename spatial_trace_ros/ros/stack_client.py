@@ -2,8 +2,9 @@
 
 Used by ``spatial-trace ask`` and by the simulated demo. It only uses the public interface
 (docs/interfaces.md): ``/spatial_trace/instruction``, the latched ``trace_status``, ``safety``,
-``waypoints`` and ``controller_status`` topics and the controller's ``~/execute`` service, so it works
-the same against a launched robot stack and the in-process demo. Every wait has a time limit and
+``waypoints`` and ``controller_status`` topics, the approval topic (the id of the plan the operator
+approved) and the controller's ``~/execute`` service, so it works the same against a launched robot
+stack and the in-process demo. Every wait has a time limit and
 says which stage did not answer.
 """
 
@@ -24,6 +25,7 @@ from std_msgs.msg import String
 from std_srvs.srv import Trigger
 
 from spatial_trace_ros.errors import SpatialTraceError
+from spatial_trace_ros.robots.plan_approval import APPROVAL_TOPIC
 from spatial_trace_ros.ros.conversions import stamp_to_seconds
 from spatial_trace_ros.ros.qos import COMMAND, LATCHED
 from spatial_trace_ros.ros.safety_msgs import diagnostics_safety_values
@@ -62,6 +64,8 @@ class SafetyVerdict:
     duration_s: float
     n_waypoints: int
     source: str
+    plan_id: str = ""
+    expires_s: float | None = None
 
     @property
     def accepted(self) -> bool:
@@ -83,6 +87,8 @@ class SafetyVerdict:
             duration_s=float(values.get("duration_s") or 0.0),
             n_waypoints=int(values.get("n_waypoints") or 0),
             source=values.get("source", ""),
+            plan_id=values.get("plan_id", ""),
+            expires_s=float(values["expires_s"]) if values.get("expires_s") else None,
         )
 
 
@@ -166,6 +172,7 @@ class StackClient:
         node.create_subscription(DiagnosticArray, TOPICS["safety"], self._on_safety, LATCHED)
         node.create_subscription(PoseArray, TOPICS["waypoints"], self.inboxes["waypoints"].put, LATCHED)
         self._instruction_pub = node.create_publisher(String, TOPICS["instruction"], COMMAND)
+        self._approval_pub = node.create_publisher(String, APPROVAL_TOPIC, COMMAND)
         self._execute = node.create_client(Trigger, EXECUTE_SERVICE)
 
     def _on_json(self, name: str) -> Callable[[String], None]:
@@ -202,11 +209,12 @@ class StackClient:
                 "PC, or `spatial-trace demo --serve` for the simulation, in the same ROS_DOMAIN_ID"
             )
         deadline = time.monotonic() + timeout_s
-        while self._instruction_pub.get_subscription_count() < 1 or not self._execute.service_is_ready():
+        while (self._instruction_pub.get_subscription_count() < 1 or self._approval_pub.get_subscription_count() < 1
+               or not self._execute.service_is_ready()):
             if time.monotonic() >= deadline:
                 raise NoStackError(
-                    f"the stack's nodes are visible but {TOPICS['instruction']} has no subscriber or "
-                    f"{EXECUTE_SERVICE} is not offered after {timeout_s:g} s; check the nodes' logs"
+                    f"the stack's nodes are visible but {TOPICS['instruction']} or {APPROVAL_TOPIC} has no subscriber "
+                    f"or {EXECUTE_SERVICE} is not offered after {timeout_s:g} s; check the nodes' logs"
                 )
             time.sleep(0.02)
         # Let the latched topics deliver their last message, so old results are not taken for new ones.
@@ -265,7 +273,8 @@ class StackClient:
     ) -> tuple[float, dict[str, Any]]:
         """(arrival time, the controller's status once it holds the plan or has refused it)."""
         def ours(s: dict[str, Any]) -> bool:
-            stamp_ok = abs(float(s.get("plan_stamp_s", 0.0)) - verdict.plan_stamp_s) < STAMP_MATCH_S
+            stamp_ok = (s.get("plan_id") == verdict.plan_id if verdict.plan_id
+                        else abs(float(s.get("plan_stamp_s", 0.0)) - verdict.plan_stamp_s) < STAMP_MATCH_S)
             refused = s.get("state") == "idle" and str(s.get("reason", "")).startswith("plan refused")
             return (stamp_ok and s.get("state") in ("waiting_for_execute", "executing", *FINAL_RUN_STATES)) or refused
 
@@ -276,6 +285,24 @@ class StackClient:
                 "and connected to the robot? (see /spatial_trace/controller_status)"
             )
         return found
+
+    def approve(self, plan_id: str, timeout_s: float) -> tuple[bool, str]:
+        """Approve the held plan ``plan_id`` and wait until the controller confirms it (or refuses)."""
+        mark = len(self.inboxes["controller_status"])
+        self._approval_pub.publish(String(data=plan_id))
+        found = self.inboxes["controller_status"].wait(
+            lambda s: (s.get("approved_plan_id") == plan_id
+                       or str(s.get("reason", "")).startswith(f"approval of {plan_id} refused")),
+            mark, timeout_s)
+        if found is None:
+            raise StageTimeoutError(
+                f"controller stage: no answer to the approval of plan {plan_id} on {APPROVAL_TOPIC} within "
+                f"{timeout_s:g} s; is controller_node running?"
+            )
+        status = found[1]
+        if status.get("approved_plan_id") == plan_id:
+            return True, str(status.get("reason", ""))
+        return False, str(status.get("reason", ""))
 
     def execute(self, timeout_s: float) -> tuple[bool, str]:
         """Call ``/controller_node/execute``; (success, the controller's message)."""
@@ -294,7 +321,8 @@ class StackClient:
         """(arrival time, the controller's final status for the plan: succeeded, aborted or stopped)."""
         found = self.inboxes["controller_status"].wait(
             lambda s: (s.get("state") in FINAL_RUN_STATES
-                       and abs(float(s.get("plan_stamp_s", 0.0)) - verdict.plan_stamp_s) < STAMP_MATCH_S),
+                       and (s.get("plan_id") == verdict.plan_id if verdict.plan_id
+                            else abs(float(s.get("plan_stamp_s", 0.0)) - verdict.plan_stamp_s) < STAMP_MATCH_S)),
             request.marks["controller_status"], timeout_s)
         if found is None:
             raise StageTimeoutError(

@@ -66,10 +66,14 @@ class TraceStageConfig(BaseModel):
     )
     depth_window_px: int = Field(5, ge=1, le=51, description="window for robust sensor depth sampling [px], odd")
     depth_check_threshold_m: float = Field(
-        0.0, ge=0.0, le=10.0, description="flag points whose model depth differs from the sensor by more [m]; 0 = off"
+        0.1, ge=0.0, le=10.0, description="check model depth against the sensor: points further off fail [m]; "
+        "0 = off (refused for RGB-only backends asked for 3D traces)"
+    )
+    depth_check_side: Literal["behind", "both"] = Field(
+        "behind", description="depth check fails points behind the visible surface, or also in front of it (both)"
     )
     depth_mismatch_action: Literal["flag", "invalidate"] = Field(
-        "flag", description="report depth-check failures, or also drop those points"
+        "invalidate", description="drop points that fail the depth check, or only report them (flag)"
     )
     min_valid_fraction: float = Field(0.5, ge=0.0, le=1.0,
                                       description="refuse a trace when fewer points have a usable depth [0-1]")
@@ -79,6 +83,9 @@ class TraceStageConfig(BaseModel):
                             json_schema_extra=_RO)
     max_frame_age_s: float = Field(1.0, gt=0.0, le=60.0, description="refuse camera frames older than this [s]")
     max_sync_skew_s: float = Field(0.05, ge=0.0, le=1.0, description="largest color/depth stamp difference [s]")
+    max_clock_skew_s: float = Field(
+        0.5, ge=0.0, le=10.0, description="refuse frames stamped further than this ahead of now (clock skew) [s]"
+    )
     on_busy: Literal["cancel", "queue"] = Field(
         "cancel", description="a new instruction while one is running: cancel the running one, or queue behind it"
     )
@@ -97,12 +104,40 @@ class TraceStageConfig(BaseModel):
             )
         if self.depth_window_px % 2 == 0:
             raise ValueError(f"depth_window_px must be odd, got {self.depth_window_px}")
+        self._model_depth_verifiable()
         return self
+
+    def _rgb_only(self) -> bool:
+        """True when the backend sends the model no depth image (it guesses metric depth from RGB)."""
+        if self.backend == "openai" or not self.use_depth:
+            return True
+        try:
+            extra = json.loads(self.backend_options_json or "{}")
+        except json.JSONDecodeError:
+            return False  # backend_options() reports the bad JSON
+        return isinstance(extra, dict) and extra.get("send_depth") is False
+
+    def _model_depth_verifiable(self) -> None:
+        """An RGB-only HTTP backend is asked for metric depth only when sensor depth checks or replaces it."""
+        if self.backend not in HTTP_BACKENDS or self.trace_dim != "3d" or self.depth_source == "sensor":
+            return
+        if not self.use_depth:
+            raise ValueError(
+                "trace_dim '3d' with use_depth false asks the model for metric depth that no sensor depth can check "
+                "or replace; enable use_depth (aligned depth), or set depth_source 'sensor' with use_depth true"
+            )
+        if self._rgb_only() and self.depth_check_threshold_m == 0:
+            raise ValueError(
+                f"backend {self.backend!r} sends the model no depth image, so its metric depth must be checked "
+                "against the sensor: set depth_check_threshold_m > 0 (default 0.1), or depth_source 'sensor', or "
+                "trace_dim '2d'"
+            )
 
     def pipeline_config(self) -> PipelineConfig:
         return PipelineConfig(
             depth_source=self.depth_source, depth_window_px=self.depth_window_px,
-            depth_check_threshold_m=self.depth_check_threshold_m, depth_mismatch_action=self.depth_mismatch_action,
+            depth_check_threshold_m=self.depth_check_threshold_m, depth_check_side=self.depth_check_side,
+            depth_mismatch_action=self.depth_mismatch_action,
             min_valid_fraction=self.min_valid_fraction, min_agreement=self.min_agreement,
             agreement_radius_m=self.agreement_radius_m,
         )

@@ -9,6 +9,7 @@ stores ROS messages and converts only the chosen set).
 
 from __future__ import annotations
 
+import math
 import threading
 from collections import deque
 from dataclasses import dataclass
@@ -56,9 +57,11 @@ class FrameSynchronizer:
             self._info = msg
             self.counts["info"] += 1
 
-    def latest(self, now_s: float, max_age_s: float, max_skew_s: float, need_depth: bool) -> MatchedFrame:
+    def latest(self, now_s: float, max_age_s: float, max_skew_s: float, need_depth: bool,
+               max_clock_skew_s: float = math.inf) -> MatchedFrame:
         """The newest color frame (with its closest depth frame when ``need_depth``) no older than
-        ``max_age_s``; raises ``NoFrameError`` otherwise."""
+        ``max_age_s``; raises ``NoFrameError`` otherwise, also when that frame is stamped more than
+        ``max_clock_skew_s`` ahead of ``now_s`` (the camera's clock is ahead: its age cannot be trusted)."""
         with self._lock:
             colors = list(self._color)
             depths = list(self._depth)
@@ -69,6 +72,11 @@ class FrameSynchronizer:
             raise NoFrameError(f"no camera_info received yet on {self._topics['info']}; the intrinsics are needed")
         newest_stamp = max(s for s, _ in colors)
         age_s = now_s - newest_stamp
+        if -age_s > max_clock_skew_s:
+            raise NoFrameError(
+                f"clock skew: the newest color image is stamped {-age_s:.2f} s in the future (max_clock_skew_s = "
+                f"{max_clock_skew_s:g}); synchronise the camera PC's clock with this one (chrony/PTP)"
+            )
         if age_s > max_age_s:
             raise NoFrameError(
                 f"the newest color image is {age_s:.2f} s old (max_frame_age_s = {max_age_s:g}); is the camera "
@@ -80,7 +88,7 @@ class FrameSynchronizer:
         if not depths:
             raise NoFrameError(
                 f"no aligned depth image received yet on {self._topics['depth']}; enable the aligned depth stream "
-                "or set use_depth false (3D answers only)"
+                "(sensor depth checks or replaces the model's depth)"
             )
         best_skew = float("inf")
         for stamp, color in sorted(colors, key=lambda sc: -sc[0]):

@@ -3,8 +3,10 @@
 Every backend's answers go through the same steps: parse (or take the server's pixel points),
 choose a depth per point, deproject with the frame's intrinsics, and with several samples pick
 the consensus. 3D answers carry the model's metric depth; 2D answers take depth from the aligned
-depth image with robust window sampling. Where both exist the model's depth can be checked against
-the sensor, flagging (or dropping) points that disagree by more than a threshold.
+depth image with robust window sampling. Where both exist the model's depth is checked against the
+sensor by default, and points that disagree by more than a threshold are dropped (or only flagged):
+by default a point counts as disagreeing when it lies behind the surface the sensor sees (inside an
+object or hidden), since a trace through free space legitimately lies in front of it.
 """
 
 from __future__ import annotations
@@ -36,11 +38,16 @@ class PipelineConfig(BaseModel):
     sensor_min_depth_m: float = Field(0.05, ge=0.0, le=10.0, description="nearest valid sensor depth [m]")
     sensor_max_depth_m: float = Field(10.0, gt=0.0, le=100.0, description="farthest valid sensor depth [m]")
     depth_check_threshold_m: float = Field(
-        0.0, ge=0.0, le=10.0,
-        description="flag points whose model depth differs from the sensor by more than this [m]; 0 = no check",
+        0.1, ge=0.0, le=10.0,
+        description="check model depth against the sensor where the frame has depth: points further off than "
+        "this fail [m]; 0 = no check",
+    )
+    depth_check_side: Literal["behind", "both"] = Field(
+        "behind", description="which points fail the depth check: those behind the visible surface (behind), or "
+        "also those in front of it (both: for traces that stay on surfaces)"
     )
     depth_mismatch_action: Literal["flag", "invalidate"] = Field(
-        "flag", description="what to do with points that fail the depth check: report them, or also drop them"
+        "invalidate", description="what to do with points that fail the depth check: drop them, or only report them"
     )
     min_valid_fraction: float = Field(
         0.5, ge=0.0, le=1.0, description="refuse a trace when fewer of its points have a usable depth [0-1]"
@@ -159,10 +166,13 @@ def answer_to_trace(answer: ModelAnswer, frame: RgbdFrame, config: PipelineConfi
     }
     if check and sensor is not None:
         comparable = use_model & sensor.valid
-        diff = np.where(comparable, np.abs(model_depth - sensor.depth_m), np.nan)
-        flagged = np.flatnonzero(comparable & (diff > cfg.depth_check_threshold_m))
+        behind = np.where(comparable, model_depth - sensor.depth_m, np.nan)  # > 0: behind the visible surface
+        diff = np.abs(behind)
+        off = behind if cfg.depth_check_side == "behind" else diff
+        flagged = np.flatnonzero(comparable & (np.nan_to_num(off, nan=0.0) > cfg.depth_check_threshold_m))
         metadata["depth_check"] = {
             "threshold_m": cfg.depth_check_threshold_m,
+            "side": cfg.depth_check_side,
             "compared": int(np.sum(comparable)),
             "flagged": flagged.tolist(),
             "max_abs_diff_m": float(np.nanmax(diff)) if np.any(comparable) else None,

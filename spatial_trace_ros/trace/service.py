@@ -237,6 +237,7 @@ class TraceService:
             "agreement": outcome.agreement if outcome is not None else None,
             "raw_answer": raw[:_MAX_RAW_ANSWER_CHARS],
             "n_points": int(outcome.trace.valid.sum()) if outcome is not None and outcome.trace is not None else 0,
+            "n_points_total": len(outcome.trace) if outcome is not None and outcome.trace is not None else 0,
             "frame_stamp_s": job.frame.stamp_s if job.frame is not None else 0.0,
         }
         try:

@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import time
+from dataclasses import replace
+
 import numpy as np
 
 from spatial_trace_ros.planning.plan import Plan
+from spatial_trace_ros.planning.plan_identity import identify
 from spatial_trace_ros.planning.timing import TimingLimits, time_parameterize
 from spatial_trace_ros.robots.model import RobotModel
 
@@ -13,11 +17,13 @@ HOME_Q = np.array([0.0, -1.5708, 1.5708, -1.5708, -1.5708, 0.0])
 
 
 def offset_plan(model: RobotModel, q0: np.ndarray, offsets_m: list[tuple[float, float, float]], duration_s: float,
-                spacing_m: float = 0.005, stamp_s: float = 1.0, trapezoid: bool = False) -> Plan:
+                spacing_m: float = 0.005, stamp_s: float | None = None, trapezoid: bool = False) -> Plan:
     """A plan from the TCP at ``q0`` through the given offsets (base frame, metres), orientation
     fixed, waypoints every ``spacing_m``, at constant speed over ``duration_s`` — or, with ``trapezoid``,
     timed like the planner does (within the default safety limits, cruising at the speed that covers the
-    path in about ``duration_s``), which the controller node's own plan check requires."""
+    path in about ``duration_s``), which the controller node's own plan check requires. ``stamp_s`` is the
+    capture stamp of the plan's frame (default: now, so the controller's expiry check passes); the plan
+    carries the id it will have on the wire."""
     start = model.fk(q0)
     corners = np.vstack([start[:3, 3], start[:3, 3] + np.asarray(offsets_m, float)])
     seg = np.linalg.norm(np.diff(corners, axis=0), axis=1)
@@ -34,6 +40,6 @@ def offset_plan(model: RobotModel, q0: np.ndarray, offsets_m: list[tuple[float, 
         times_s = time_parameterize(poses, joints, limits)
     else:
         times_s = s / arc[-1] * duration_s
-    return Plan(robot=model.name, frame_id=model.base_frame, joint_names=model.joint_names,
-                times_s=times_s, joints=joints, poses=poses,
-                plan_id=f"{stamp_s:.6f}", stamp_s=stamp_s)
+    plan = Plan(robot=model.name, frame_id=model.base_frame, joint_names=model.joint_names,
+                times_s=times_s, joints=joints, poses=poses, stamp_s=time.time() if stamp_s is None else stamp_s)
+    return replace(plan, plan_id=identify(plan))
