@@ -1,0 +1,223 @@
+"""The calibration procedure over the stack's own contracts: a ``RobotDriver`` and a ``FrameSource``.
+
+``collect_automatic`` visits a generated, safety-checked pose set (moving only along joint paths the
+safety filter passed); ``collect_taught`` takes a sample whenever the operator says the arm (moved by
+hand, e.g. UR freedrive) is where they want it. Each sample keeps its image, so a refused or odd
+calibration can be reviewed (``save_samples``). ``calibrate`` solves and judges the result and returns
+the ``Calibration`` to write, or raises ``CalibrationError`` with the numbers that were too large.
+"""
+
+from __future__ import annotations
+
+import datetime
+import math
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import cv2
+import numpy as np
+import yaml
+from pydantic import BaseModel, ConfigDict, Field
+
+from spatial_trace_ros.calibration.board import BoardNotFoundError, BoardObservation, BoardSpec, detect_board
+from spatial_trace_ros.calibration.handeye import (
+    CalibrationLimits,
+    HandEyeResult,
+    HandEyeSample,
+    Mode,
+    solve_hand_eye,
+)
+from spatial_trace_ros.calibration.poses import PoseSetOptions, check_pose_set, generate_pose_set
+from spatial_trace_ros.camera.source import FrameSource
+from spatial_trace_ros.errors import CalibrationError, RobotError
+from spatial_trace_ros.geometry.calibration import Calibration, CalibrationRecord
+from spatial_trace_ros.geometry.transforms import Transform
+from spatial_trace_ros.planning.safety import SafetyConfig
+from spatial_trace_ros.robots.driver import MovePathCommand, RobotDriver
+from spatial_trace_ros.robots.model import RobotModel
+
+
+class MotionOptions(BaseModel):
+    """How the arm moves between samples and waits before each picture."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+    joint_speed_radps: float = Field(0.4, gt=0.0, le=1.5, description="joint speed between poses [rad/s]")
+    tcp_speed_mps: float = Field(0.1, gt=0.0, le=0.25, description="TCP speed for move_path drivers [m/s]")
+    settle_s: float = Field(0.5, ge=0.0, le=10.0, description="wait after each move before the picture [s]")
+    flush_frames: int = Field(1, ge=0, le=30, description="frames dropped after settling (camera latency)")
+    frame_timeout_s: float = Field(5.0, gt=0.0, le=60.0, description="wait this long for a frame [s]")
+
+
+@dataclass
+class CapturedSample:
+    """One stop: the robot pose, the picture, and the board found in it (or why not)."""
+
+    index: int
+    base_T_tool: np.ndarray  # noqa: N815 - the project's frame-naming convention
+    image: np.ndarray
+    observation: BoardObservation | None = None
+    problem: str = ""
+
+
+@dataclass
+class Collection:
+    samples: list[CapturedSample] = field(default_factory=list)
+    refused_poses: list[tuple[int, str]] = field(default_factory=list)
+
+
+# -- motion ---------------------------------------------------------------------------------------------
+def _check_ok(driver: RobotDriver) -> None:
+    state = driver.read_state()
+    if not state.ok:
+        driver.stop()
+        raise RobotError(f"calibration stopped: {state.fault_reason()}")
+
+
+def _wait(driver: RobotDriver, duration_s: float) -> None:
+    for _ in range(max(1, math.ceil(duration_s / driver.period_s))):
+        token = driver.start_period()
+        driver.kick_watchdog()
+        driver.wait_period(token)
+
+
+def move_along(driver: RobotDriver, model: RobotModel, path_q: np.ndarray, options: MotionOptions) -> None:
+    """Move along a joint path the safety filter passed: streamed ``servo_joints`` with smooth start and
+    stop, or one ``move_path`` through the path's poses on drivers without joint streaming."""
+    _check_ok(driver)
+    q_from, q_to = path_q[0], path_q[-1]
+    travel = float(np.max(np.abs(q_to - q_from)))
+    if travel < 1e-6:
+        return
+    if "servo_joints" in driver.supports:
+        # Smoothstep timing: peak speed 1.5x the mean, so the mean is chosen to keep the peak at the limit.
+        n = max(2, math.ceil(1.5 * travel / (options.joint_speed_radps * driver.period_s)))
+        for k in range(1, n + 1):
+            s = k / n
+            token = driver.start_period()
+            driver.servo_joints(q_from + (3 * s * s - 2 * s * s * s) * (q_to - q_from))
+            driver.kick_watchdog()
+            driver.wait_period(token)
+            if k % 50 == 0:
+                _check_ok(driver)
+        driver.stop()
+    elif "move_path" in driver.supports:
+        driver.move_path(MovePathCommand(model.fk_many(path_q[1:]), options.tcp_speed_mps, 0.3, 0.0))
+        while driver.read_state().moving:
+            _wait(driver, driver.period_s)
+            _check_ok(driver)
+    else:
+        raise RobotError(f"{type(driver).__name__} offers neither servo_joints nor move_path; move the arm by hand "
+                         "(--teach)")
+
+
+# -- sampling -------------------------------------------------------------------------------------------
+def capture(driver: RobotDriver, source: FrameSource, board: BoardSpec, index: int, options: MotionOptions
+            ) -> CapturedSample:
+    """Wait for the arm to settle, take a picture and the robot pose, and look for the board."""
+    _wait(driver, options.settle_s)
+    _check_ok(driver)
+    for _ in range(options.flush_frames):
+        source.read(timeout_s=options.frame_timeout_s)
+    frame = source.read(timeout_s=options.frame_timeout_s)
+    state = driver.read_state()
+    sample = CapturedSample(index, np.asarray(state.tcp, float), frame.color)
+    try:
+        sample.observation = detect_board(frame.color, board, frame.intrinsics)
+    except BoardNotFoundError as err:
+        sample.problem = str(err)
+    return sample
+
+
+def collect_automatic(driver: RobotDriver, source: FrameSource, model: RobotModel, safety: SafetyConfig,
+                      board: BoardSpec, poses: PoseSetOptions, motion: MotionOptions | None = None,
+                      progress: Callable[[str], None] | None = None) -> Collection:
+    """Visit the generated pose set around the arm's current pose and sample at each safe pose."""
+    motion = motion or MotionOptions()
+    say = progress or (lambda _: None)
+    start = driver.read_state()
+    checked = check_pose_set(generate_pose_set(start.tcp, poses), start.q, model, safety)
+    out = Collection(refused_poses=[(c.index, c.refusal) for c in checked if c.path_q is None])
+    accepted = [c for c in checked if c.path_q is not None]
+    if len(accepted) < 3:
+        reasons = "; ".join(f"#{i}: {r}" for i, r in out.refused_poses[:3])
+        raise CalibrationError(f"the safety filter refused {len(out.refused_poses)} of {poses.n_poses} poses "
+                               f"({reasons}); start from a pose further inside the workspace or lower "
+                               "--tilt-deg/--spread-m")
+    driver.prepare_motion()
+    for c in accepted:
+        move_along(driver, model, c.path_q, motion)
+        sample = capture(driver, source, board, c.index, motion)
+        out.samples.append(sample)
+        say(f"pose {c.index + 1}/{poses.n_poses}: " + (
+            f"board found, {sample.observation.n_corners} corners, {sample.observation.reprojection_rms_px:.2f} px"
+            if sample.observation else sample.problem))
+    return out
+
+
+def collect_taught(driver: RobotDriver, source: FrameSource, board: BoardSpec, next_pose: Callable[[int], bool],
+                   motion: MotionOptions | None = None, progress: Callable[[str], None] | None = None) -> Collection:
+    """Sample wherever the operator put the arm; ``next_pose(i)`` returns False when they are done."""
+    motion = motion or MotionOptions()
+    say = progress or (lambda _: None)
+    out = Collection()
+    index = 0
+    while next_pose(index):
+        sample = capture(driver, source, board, index, motion)
+        out.samples.append(sample)
+        say(f"sample {index + 1}: " + (f"board found, {sample.observation.n_corners} corners"
+                                       if sample.observation else sample.problem))
+        index += 1
+    return out
+
+
+def save_samples(collection: Collection, folder: Path) -> Path:
+    """Each sample's image (``sample_NN.png``) and ``samples.yaml`` with its robot pose and board fit."""
+    folder.mkdir(parents=True, exist_ok=True)
+    rows = []
+    for s in collection.samples:
+        name = f"sample_{s.index:02d}.png"
+        cv2.imwrite(str(folder / name), cv2.cvtColor(s.image, cv2.COLOR_RGB2BGR) if s.image.ndim == 3 else s.image)
+        row = {"index": s.index, "image": name, "base_T_tool": np.round(s.base_T_tool, 9).tolist()}
+        if s.observation is not None:
+            row["board_corners"] = s.observation.n_corners
+            row["board_reprojection_px"] = round(s.observation.reprojection_rms_px, 4)
+            row["cam_T_board"] = np.round(s.observation.cam_T_board, 9).tolist()
+        else:
+            row["problem"] = s.problem
+        rows.append(row)
+    refused = [{"pose": i, "reason": r} for i, r in collection.refused_poses]
+    (folder / "samples.yaml").write_text(yaml.safe_dump({"samples": rows, "refused_poses": refused}, sort_keys=False))
+    return folder
+
+
+# -- solve and judge ------------------------------------------------------------------------------------
+def solve_collection(mode: Mode, collection: Collection, board: BoardSpec, source: FrameSource,
+                     limits: CalibrationLimits) -> HandEyeResult:
+    """Hand-eye solve of the samples in which the board was found; refuses a board seen nowhere."""
+    found = [s for s in collection.samples if s.observation is not None]
+    if not found:
+        first = collection.samples[0].problem if collection.samples else "no samples were taken"
+        raise CalibrationError(f"board not visible: not found in any of the {len(collection.samples)} images "
+                               f"({first})")
+    samples = [HandEyeSample(s.base_T_tool, s.observation, s.index) for s in found]
+    return solve_hand_eye(mode, samples, board, source.intrinsics, limits)
+
+
+def to_calibration(result: HandEyeResult, model: RobotModel, camera_frame: str, source: str) -> Calibration:
+    parent = model.base_frame if result.mode == "eye_to_hand" else model.tool_frame
+    record = CalibrationRecord(
+        calibrated_at=datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
+        sample_count=len(result.used), residuals=result.residuals.as_dict(), source=source)
+    return Calibration(result.mode, Transform(result.camera, parent, camera_frame), record)
+
+
+def judged(result: HandEyeResult, limits: CalibrationLimits) -> HandEyeResult:
+    """``result`` when every residual is within its limit; else ``CalibrationError`` with the numbers."""
+    problems = result.problems(limits)
+    if problems:
+        raise CalibrationError("calibration refused, nothing written: " + "; ".join(problems) +
+                               f" (samples used {len(result.used)}, rejected {len(result.rejected)}); check the "
+                               "board is rigid on its mount, the robot stood still for each picture and the board "
+                               "size options match the print, then calibrate again")
+    return result
