@@ -26,6 +26,7 @@ COMMANDS: dict[str, str] = {
     "demo": "spatial_trace_ros.commands.demo",
     "ask": "spatial_trace_ros.commands.ask",
     "extrinsics": "spatial_trace_ros.commands.extrinsics",
+    "calibrate": "spatial_trace_ros.commands.calibrate",
 }
 
 

@@ -32,6 +32,7 @@ from spatial_trace_ros.calibration.poses import PoseSetOptions, check_pose_set, 
 from spatial_trace_ros.camera.source import FrameSource
 from spatial_trace_ros.errors import CalibrationError, RobotError
 from spatial_trace_ros.geometry.calibration import Calibration, CalibrationRecord
+from spatial_trace_ros.geometry.camera_model import CameraIntrinsics
 from spatial_trace_ros.geometry.transforms import Transform
 from spatial_trace_ros.planning.safety import SafetyConfig
 from spatial_trace_ros.robots.driver import MovePathCommand, RobotDriver
@@ -192,8 +193,8 @@ def save_samples(collection: Collection, folder: Path) -> Path:
 
 
 # -- solve and judge ------------------------------------------------------------------------------------
-def solve_collection(mode: Mode, collection: Collection, board: BoardSpec, source: FrameSource,
-                     limits: CalibrationLimits) -> HandEyeResult:
+def solve_samples(mode: Mode, collection: Collection, board: BoardSpec, intrinsics: CameraIntrinsics,
+                  limits: CalibrationLimits) -> HandEyeResult:
     """Hand-eye solve of the samples in which the board was found; refuses a board seen nowhere."""
     found = [s for s in collection.samples if s.observation is not None]
     if not found:
@@ -201,7 +202,7 @@ def solve_collection(mode: Mode, collection: Collection, board: BoardSpec, sourc
         raise CalibrationError(f"board not visible: not found in any of the {len(collection.samples)} images "
                                f"({first})")
     samples = [HandEyeSample(s.base_T_tool, s.observation, s.index) for s in found]
-    return solve_hand_eye(mode, samples, board, source.intrinsics, limits)
+    return solve_hand_eye(mode, samples, board, intrinsics, limits)
 
 
 def to_calibration(result: HandEyeResult, model: RobotModel, camera_frame: str, source: str) -> Calibration:
@@ -221,3 +222,37 @@ def judged(result: HandEyeResult, limits: CalibrationLimits) -> HandEyeResult:
                                "board is rigid on its mount, the robot stood still for each picture and the board "
                                "size options match the print, then calibrate again")
     return result
+
+
+def board_record(result: HandEyeResult, board: BoardSpec, model: RobotModel) -> dict:
+    """The board's layout and where the solve put it, for ``calibration.record.board``."""
+    tf = Transform(result.board)
+    return {"parent_frame": model.tool_frame if result.mode == "eye_to_hand" else model.base_frame,
+            "translation_m": [round(float(v), 9) for v in tf.translation],
+            "quaternion_xyzw": [round(float(v), 9) for v in tf.quaternion_xyzw], **board.model_dump()}
+
+
+@dataclass(frozen=True)
+class Verification:
+    """A fresh board observation against what the calibration predicts, at the board [mm]."""
+
+    rms_mm: float
+    max_mm: float
+    n_corners: int
+
+
+def verify(calibration: Calibration, base_T_tool: np.ndarray, observation: BoardObservation) -> Verification:
+    """Where the calibration and the robot pose put the board's corners vs where the camera sees them."""
+    record = calibration.record.board
+    if not record:
+        raise CalibrationError("the calibration file has no 'board' entry (it was not made by spatial-trace "
+                               "calibrate), so it cannot predict where the board is; calibrate again")
+    board = BoardSpec(**{k: record[k] for k in BoardSpec.model_fields})
+    mount = Transform.from_quaternion_xyzw(record["translation_m"], record["quaternion_xyzw"]).matrix
+    X = calibration.transform.matrix
+    base_T_camera = X if calibration.mode == "eye_to_hand" else base_T_tool @ X
+    base_T_board = base_T_tool @ mount if calibration.mode == "eye_to_hand" else mount
+    predicted = np.linalg.inv(base_T_camera) @ base_T_board
+    points = np.c_[board.corner_points()[observation.ids], np.ones(observation.n_corners)]
+    gap_mm = np.linalg.norm(((predicted - observation.cam_T_board) @ points.T)[:3], axis=0) * 1000.0
+    return Verification(float(np.sqrt(np.mean(gap_mm**2))), float(gap_mm.max()), observation.n_corners)

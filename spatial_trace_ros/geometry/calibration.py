@@ -8,7 +8,7 @@ time. See ``config/calibration.example.yaml`` for the format.
 A calibration file is the one place the camera pose lives: the planner reads it, and the node that
 publishes the camera on TF asks ``camera_tf`` for the transform. Files written by
 ``spatial-trace calibrate`` also carry how they were made (``calibrated_at``, ``sample_count``,
-``residuals``, ``source``); files without those keys load as before.
+``residuals``, ``source``, ``board``); files without those keys load as before.
 """
 
 from __future__ import annotations
@@ -59,6 +59,7 @@ class CalibrationFile(BaseModel):
     sample_count: int | None = None
     residuals: dict[str, float] | None = None
     source: str | None = None
+    board: dict[str, Any] | None = None
 
     @field_validator("calibrated_at")
     @classmethod
@@ -91,6 +92,10 @@ class CalibrationRecord:
     sample_count: int | None = None
     residuals: dict[str, float] = field(default_factory=dict)
     source: str | None = None
+    # Where the calibration board was (``calibrate verify`` predicts it): its layout and its pose,
+    # tool_T_board (eye-to-hand) or base_T_board (eye-in-hand), as parent_frame / translation_m /
+    # quaternion_xyzw.
+    board: dict[str, Any] = field(default_factory=dict)
 
 
 class Calibration:
@@ -141,7 +146,8 @@ class Calibration:
                 tf = Transform.from_rotvec(t, rot.rotvec_rad, parent, child)
         except ConfigError as err:
             raise CalibrationError(f"{source}: {err}") from None
-        record = CalibrationRecord(spec.calibrated_at, spec.sample_count, dict(spec.residuals or {}), spec.source)
+        record = CalibrationRecord(spec.calibrated_at, spec.sample_count, dict(spec.residuals or {}), spec.source,
+                                   dict(spec.board or {}))
         return cls(spec.mode, tf, record)
 
     def to_dict(self) -> dict[str, Any]:
@@ -161,6 +167,8 @@ class Calibration:
             out["residuals"] = {k: round(float(v), 6) for k, v in r.residuals.items()}
         if r.source is not None:
             out["source"] = r.source
+        if r.board:
+            out["board"] = r.board
         return out
 
 
