@@ -158,7 +158,7 @@ def test_board_image_is_found_again_at_its_true_pose() -> None:
 
 
 def test_bad_board_options_name_the_field() -> None:
-    with pytest.raises(ConfigError, match="marker_m.*smaller than square_m"):
+    with pytest.raises(ConfigError, match=r"marker_m.*smaller than square_m"):
         board_spec(square_m=0.02, marker_m=0.03)
     with pytest.raises(ConfigError, match="unknown dictionary 'DICT_9X9'"):
         board_spec(dictionary="DICT_9X9")
@@ -185,7 +185,7 @@ def test_old_files_still_load_and_bad_dates_are_named(tmp_path: Path) -> None:
     data = yaml.safe_load((REPO / "config" / "calibration.example.yaml").read_text())
     path = tmp_path / "cal.yaml"
     path.write_text(yaml.safe_dump({**data, "calibrated_at": "yesterday"}))
-    with pytest.raises(CalibrationError, match="calibrated_at.*'yesterday' is not an ISO 8601 date"):
+    with pytest.raises(CalibrationError, match=r"calibrated_at.*'yesterday' is not an ISO 8601 date"):
         load_calibration(path)
 
 
@@ -232,7 +232,7 @@ def test_easy_handeye2_results_import_in_both_file_shapes(tmp_path: Path) -> Non
              "transformation": {"x": 0.0, "y": 0.05, "z": 0.02, "qx": 0.0, "qy": 0.0, "qz": 0.0, "qw": 1.0}}
     cal = calibration_from_easy_handeye(older)
     assert cal.mode == "eye_in_hand" and cal.transform.parent == "tool0"
-    with pytest.raises(CalibrationError, match="transform.rotation.w is missing"):
+    with pytest.raises(CalibrationError, match=r"transform\.rotation\.w is missing"):
         calibration_from_easy_handeye(yaml.safe_load(EASY_HANDEYE2.replace("w: 0.7071067811865476", "")))
     with pytest.raises(CalibrationError, match="neither eye_in_hand nor eye_on_base"):
         calibration_from_easy_handeye(yaml.safe_load(EASY_HANDEYE2.replace("eye_on_base", "eye_on_table")))
