@@ -236,3 +236,24 @@ def test_easy_handeye2_results_import_in_both_file_shapes(tmp_path: Path) -> Non
         calibration_from_easy_handeye(yaml.safe_load(EASY_HANDEYE2.replace("w: 0.7071067811865476", "")))
     with pytest.raises(CalibrationError, match="neither eye_in_hand nor eye_on_base"):
         calibration_from_easy_handeye(yaml.safe_load(EASY_HANDEYE2.replace("eye_on_base", "eye_on_table")))
+
+
+def test_extrinsics_shows_the_file_pose_and_record(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
+    from spatial_trace_ros.cli import main
+
+    record = CalibrationRecord("2026-12-06T03:00:00+00:00", 9, {"reprojection_rms_px": 0.21}, "test")
+    cal = Calibration("eye_to_hand", Transform(BASE_T_FIXED_CAMERA, "base", "camera_color_optical_frame"), record)
+    path = write_calibration(cal, tmp_path / "cal.yaml")
+    assert main(["extrinsics", str(path)]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[1].strip() == "TF base -> camera_color_optical_frame on /tf_static"
+    shown = {line.split(":")[0].strip(): yaml.safe_load(line.split(":", 1)[1]) for line in lines[2:6]}
+    for encoding in ("quaternion_xyzw", "rpy_rad", "rotvec_rad"):
+        again = load_calibration(write_calibration(Calibration.from_dict(
+            {"mode": "eye_to_hand", "parent_frame": "base", "translation_m": shown["translation_m"],
+             "rotation": {encoding: shown[encoding]}}), tmp_path / f"{encoding}.yaml"))
+        assert max(pose_difference(again.transform.matrix, BASE_T_FIXED_CAMERA)) < 1e-3, encoding
+    assert "calibrated 2026-12-06T03:00:00+00:00 from 9 samples by test" in lines[6]
+    assert lines[7].strip() == "reprojection_rms_px: 0.21"
+    assert main(["extrinsics", str(REPO / "config" / "calibration.g1_head.yaml")]) == 0
+    assert "TF torso_link -> camera_color_optical_frame" in capsys.readouterr().out
