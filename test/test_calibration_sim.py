@@ -147,3 +147,42 @@ def test_import_writes_a_calibration_the_planner_loads(tmp_path: Path) -> None:
     out = tmp_path / "cal.yaml"
     assert main(["calibrate", "import", str(source), "--out", str(out)]) == 0
     assert load_calibration(out).record.source == "easy_handeye2 cell_eob"
+
+
+def test_taught_poses_are_sampled_where_the_operator_put_the_arm() -> None:
+    """The operator's hand is played by the test: it places the simulated arm, then says 'sample'."""
+    from spatial_trace_ros.calibration.poses import check_pose_set, generate_pose_set
+    from spatial_trace_ros.calibration.procedure import MotionOptions, collect_taught
+    from spatial_trace_ros.planning.safety import SafetyConfig
+    from spatial_trace_ros.robots.model import make_robot_model
+    from spatial_trace_ros.sim.camera import SimFrameSource
+    from spatial_trace_ros.sim.robot import SimRobotDriver
+
+    cell = sim_calibration_cell(1, "eye_in_hand", width=320, height=240)
+    model = make_robot_model("ur5e")
+    start = model.fk(cell.start_q)
+    checked = check_pose_set(generate_pose_set(start, sim_pose_options(cell, 7)), cell.start_q, model, SafetyConfig())
+    targets = [c.path_q[-1] for c in checked if c.path_q is not None]
+    said: list[str] = []
+
+    def operator(index: int) -> bool:
+        if index == len(targets):
+            return False
+        cell.world.set_joint_positions(targets[index])
+        return True
+
+    driver = SimRobotDriver(model, world=cell.world, real_time=False, period_s=0.008)
+    driver.connect()
+    try:
+        with SimFrameSource(world=cell.world, stamp_clock="sim", fps=90.0) as camera:
+            motion = MotionOptions(settle_s=0.1, flush_frames=0)
+            collection = collect_taught(driver, camera, cell.board, operator, motion, said.append)
+    finally:
+        driver.disconnect()
+    assert "SimRobotDriver has no freedrive" in said[0]
+    assert len(collection.samples) == len(targets) == 7
+    for sample, q in zip(collection.samples, targets):
+        np.testing.assert_allclose(sample.base_T_tool, model.fk(q), atol=1e-6)
+    result = solve_samples("eye_in_hand", collection, cell.board, sim_intrinsics(cell.world.scene.camera), LIMITS)
+    mm, deg = pose_difference(result.camera, cell.truth_camera)
+    assert mm < 2.0 and deg < 0.2

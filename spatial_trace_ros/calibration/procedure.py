@@ -12,6 +12,7 @@ from __future__ import annotations
 import datetime
 import math
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -30,7 +31,7 @@ from spatial_trace_ros.calibration.handeye import (
 )
 from spatial_trace_ros.calibration.poses import PoseSetOptions, check_pose_set, generate_pose_set
 from spatial_trace_ros.camera.source import FrameSource
-from spatial_trace_ros.errors import CalibrationError, RobotError
+from spatial_trace_ros.errors import CalibrationError, ConfigError, RobotError
 from spatial_trace_ros.geometry.calibration import Calibration, CalibrationRecord
 from spatial_trace_ros.geometry.camera_model import CameraIntrinsics
 from spatial_trace_ros.geometry.transforms import Transform
@@ -156,19 +157,43 @@ def collect_automatic(driver: RobotDriver, source: FrameSource, model: RobotMode
     return out
 
 
+def _ask(driver: RobotDriver, next_pose: Callable[[int], bool], index: int) -> bool:
+    """``next_pose(index)`` on a thread while this one keeps the robot's watchdog fed."""
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        answer = pool.submit(next_pose, index)
+        while not answer.done():
+            _wait(driver, 0.05)
+        return answer.result()
+
+
 def collect_taught(driver: RobotDriver, source: FrameSource, board: BoardSpec, next_pose: Callable[[int], bool],
                    motion: MotionOptions | None = None, progress: Callable[[str], None] | None = None) -> Collection:
-    """Sample wherever the operator put the arm; ``next_pose(i)`` returns False when they are done."""
+    """Sample wherever the operator put the arm; ``next_pose(i)`` returns False when they are done. The
+    driver's freedrive (UR: teachMode) is on while they move it and off for each picture."""
     motion = motion or MotionOptions()
     say = progress or (lambda _: None)
     out = Collection()
-    index = 0
-    while next_pose(index):
-        sample = capture(driver, source, board, index, motion)
-        out.samples.append(sample)
-        say(f"sample {index + 1}: " + (f"board found, {sample.observation.n_corners} corners"
-                                       if sample.observation else sample.problem))
-        index += 1
+    try:
+        driver.freedrive(True)
+        freedrive = True
+    except ConfigError as err:
+        say(str(err))
+        freedrive = False
+    try:
+        index = 0
+        while _ask(driver, next_pose, index):
+            if freedrive:
+                driver.freedrive(False)
+            sample = capture(driver, source, board, index, motion)
+            if freedrive:
+                driver.freedrive(True)
+            out.samples.append(sample)
+            say(f"sample {index + 1}: " + (f"board found, {sample.observation.n_corners} corners"
+                                           if sample.observation else sample.problem))
+            index += 1
+    finally:
+        if freedrive:
+            driver.freedrive(False)
     return out
 
 
