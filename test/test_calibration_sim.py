@@ -186,3 +186,20 @@ def test_taught_poses_are_sampled_where_the_operator_put_the_arm() -> None:
     result = solve_samples("eye_in_hand", collection, cell.board, sim_intrinsics(cell.world.scene.camera), LIMITS)
     mm, deg = pose_difference(result.camera, cell.truth_camera)
     assert mm < 2.0 and deg < 0.2
+
+
+def test_calibrate_through_any_driver_and_camera_refuses_a_cell_without_a_board(
+        tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
+    """The robot/camera path of the command (drivers and cameras from their registries), run with the
+    sim driver and the sim camera of a plain cell: the arm moves through the checked poses, no board is
+    ever seen, nothing is written."""
+    out = tmp_path / "cal.yaml"
+    code = main(["calibrate", "--robot", "ur5e", "--driver", "sim", "--driver-options-json",
+                 '{"real_time": false, "period_s": 0.008, "scene_seed": 5, "width": 320, "height": 240}',
+                 "--camera", "sim", "--camera-options-json",
+                 '{"fps": 90, "scene_seed": 5, "width": 320, "height": 240}',
+                 "--poses", "3", "--tilt-deg", "10", "--spread-m", "0.02", "--out", str(out)])
+    captured = capsys.readouterr()
+    assert code == 2 and not out.exists()
+    assert captured.out.count("no ArUco marker of DICT_5X5_100") == 3
+    assert "board not visible: not found in any of the 3 images" in captured.err

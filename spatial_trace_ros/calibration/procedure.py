@@ -85,7 +85,8 @@ def _wait(driver: RobotDriver, duration_s: float) -> None:
 
 def move_along(driver: RobotDriver, model: RobotModel, path_q: np.ndarray, options: MotionOptions) -> None:
     """Move along a joint path the safety filter passed: streamed ``servo_joints`` with smooth start and
-    stop, or one ``move_path`` through the path's poses on drivers without joint streaming."""
+    stop (the arm is then held by ``settle``, not stopped: a G1 ``stop`` hands the arm back to the
+    robot), or one ``move_path`` through the path's poses on drivers without joint streaming."""
     _check_ok(driver)
     q_from, q_to = path_q[0], path_q[-1]
     travel = float(np.max(np.abs(q_to - q_from)))
@@ -102,7 +103,6 @@ def move_along(driver: RobotDriver, model: RobotModel, path_q: np.ndarray, optio
             driver.wait_period(token)
             if k % 50 == 0:
                 _check_ok(driver)
-        driver.stop()
     elif "move_path" in driver.supports:
         driver.move_path(MovePathCommand(model.fk_many(path_q[1:]), options.tcp_speed_mps, 0.3, 0.0))
         while driver.read_state().moving:
@@ -113,11 +113,23 @@ def move_along(driver: RobotDriver, model: RobotModel, path_q: np.ndarray, optio
                          "(--teach)")
 
 
+def settle(driver: RobotDriver, duration_s: float, hold_q: np.ndarray | None = None) -> None:
+    """Wait ``duration_s``; with ``hold_q`` keep sending it as the joint target meanwhile."""
+    if hold_q is None or "servo_joints" not in driver.supports:
+        _wait(driver, duration_s)
+        return
+    for _ in range(max(1, math.ceil(duration_s / driver.period_s))):
+        token = driver.start_period()
+        driver.servo_joints(hold_q)
+        driver.kick_watchdog()
+        driver.wait_period(token)
+
+
 # -- sampling -------------------------------------------------------------------------------------------
-def capture(driver: RobotDriver, source: FrameSource, board: BoardSpec, index: int, options: MotionOptions
-            ) -> CapturedSample:
-    """Wait for the arm to settle, take a picture and the robot pose, and look for the board."""
-    _wait(driver, options.settle_s)
+def capture(driver: RobotDriver, source: FrameSource, board: BoardSpec, index: int, options: MotionOptions,
+            hold_q: np.ndarray | None = None) -> CapturedSample:
+    """Wait for the arm to settle (holding ``hold_q``), take a picture and the robot pose, find the board."""
+    settle(driver, options.settle_s, hold_q)
     _check_ok(driver)
     for _ in range(options.flush_frames):
         source.read(timeout_s=options.frame_timeout_s)
@@ -147,13 +159,16 @@ def collect_automatic(driver: RobotDriver, source: FrameSource, model: RobotMode
                                f"({reasons}); start from a pose further inside the workspace or lower "
                                "--tilt-deg/--spread-m")
     driver.prepare_motion()
-    for c in accepted:
-        move_along(driver, model, c.path_q, motion)
-        sample = capture(driver, source, board, c.index, motion)
-        out.samples.append(sample)
-        say(f"pose {c.index + 1}/{poses.n_poses}: " + (
-            f"board found, {sample.observation.n_corners} corners, {sample.observation.reprojection_rms_px:.2f} px"
-            if sample.observation else sample.problem))
+    try:
+        for c in accepted:
+            move_along(driver, model, c.path_q, motion)
+            sample = capture(driver, source, board, c.index, motion, hold_q=c.path_q[-1])
+            out.samples.append(sample)
+            say(f"pose {c.index + 1}/{poses.n_poses}: " + (
+                f"board found, {sample.observation.n_corners} corners, {sample.observation.reprojection_rms_px:.2f} "
+                "px" if sample.observation else sample.problem))
+    finally:
+        driver.stop()
     return out
 
 
