@@ -201,5 +201,21 @@ def test_calibrate_through_any_driver_and_camera_refuses_a_cell_without_a_board(
                  "--poses", "3", "--tilt-deg", "10", "--spread-m", "0.02", "--out", str(out)])
     captured = capsys.readouterr()
     assert code == 2 and not out.exists()
-    assert captured.out.count("no ArUco marker of DICT_5X5_100") == 3
+    pose_lines = [line for line in captured.out.splitlines() if line.startswith("pose ")]
+    assert len(pose_lines) == 3 and all("no ArUco marker of DICT_5X5_100" in line for line in pose_lines)
+    assert "no poses over the workspace: the first poses do not calibrate yet" in captured.out
     assert "board not visible: not found in any of the 3 images" in captured.err
+
+
+def test_eye_to_hand_second_round_spreads_over_the_traces_region() -> None:
+    cell = sim_calibration_cell(4, "eye_to_hand")
+    options = sim_pose_options(cell, 7).model_copy(update={"workspace_poses": 5})
+    collection = collect_in_sim(cell, options)
+    second = [s for s in collection.samples if s.index >= 7]
+    assert len(second) == 5 and all(s.observation is not None for s in second)
+    first_xy = np.array([s.base_T_tool[:2, 3] for s in collection.samples if s.index < 7])
+    second_xy = np.array([s.base_T_tool[:2, 3] for s in second])
+    assert np.ptp(second_xy, axis=0).max() > 2 * np.ptp(first_xy, axis=0).max()
+    result = solve_samples("eye_to_hand", collection, cell.board, sim_intrinsics(cell.world.scene.camera), LIMITS)
+    mm, deg = pose_difference(result.camera, cell.truth_camera)
+    assert mm < 2.0 and deg < 0.2

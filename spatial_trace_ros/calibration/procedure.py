@@ -29,7 +29,13 @@ from spatial_trace_ros.calibration.handeye import (
     Mode,
     solve_hand_eye,
 )
-from spatial_trace_ros.calibration.poses import PoseSetOptions, check_pose_set, generate_pose_set
+from spatial_trace_ros.calibration.poses import (
+    CheckedPose,
+    PoseSetOptions,
+    check_pose_set,
+    generate_pose_set,
+    workspace_pose_set,
+)
 from spatial_trace_ros.camera.source import FrameSource
 from spatial_trace_ros.errors import CalibrationError, ConfigError, RobotError
 from spatial_trace_ros.geometry.calibration import Calibration, CalibrationRecord
@@ -145,8 +151,9 @@ def capture(driver: RobotDriver, source: FrameSource, board: BoardSpec, index: i
 
 def collect_automatic(driver: RobotDriver, source: FrameSource, model: RobotModel, safety: SafetyConfig,
                       board: BoardSpec, poses: PoseSetOptions, motion: MotionOptions | None = None,
-                      progress: Callable[[str], None] | None = None) -> Collection:
-    """Visit the generated pose set around the arm's current pose and sample at each safe pose."""
+                      progress: Callable[[str], None] | None = None, mode: Mode = "eye_to_hand") -> Collection:
+    """Visit the generated pose set around the arm's current pose and sample at each safe pose; then
+    (eye-to-hand, ``poses.workspace_poses``) solve once and visit poses spread over the traces' region."""
     motion = motion or MotionOptions()
     say = progress or (lambda _: None)
     start = driver.read_state()
@@ -160,16 +167,46 @@ def collect_automatic(driver: RobotDriver, source: FrameSource, model: RobotMode
                                "--tilt-deg/--spread-m")
     driver.prepare_motion()
     try:
-        for c in accepted:
-            move_along(driver, model, c.path_q, motion)
-            sample = capture(driver, source, board, c.index, motion, hold_q=c.path_q[-1])
-            out.samples.append(sample)
-            say(f"pose {c.index + 1}/{poses.n_poses}: " + (
-                f"board found, {sample.observation.n_corners} corners, {sample.observation.reprojection_rms_px:.2f} "
-                "px" if sample.observation else sample.problem))
+        _visit(driver, source, model, board, accepted, motion, out, say, f"/{poses.n_poses}")
+        if mode == "eye_to_hand" and poses.workspace_poses > 0:
+            _visit_workspace(driver, source, model, safety, board, poses, motion, out, say)
     finally:
         driver.stop()
     return out
+
+
+def _visit(driver: RobotDriver, source: FrameSource, model: RobotModel, board: BoardSpec,
+           poses: list[CheckedPose], motion: MotionOptions, out: Collection, say: Callable[[str], None],
+           of: str) -> None:
+    for c in poses:
+        move_along(driver, model, c.path_q, motion)
+        sample = capture(driver, source, board, c.index, motion, hold_q=c.path_q[-1])
+        out.samples.append(sample)
+        say(f"pose {c.index + 1}{of}: " + (
+            f"board found, {sample.observation.n_corners} corners, {sample.observation.reprojection_rms_px:.2f} px"
+            if sample.observation else sample.problem))
+
+
+def _visit_workspace(driver: RobotDriver, source: FrameSource, model: RobotModel, safety: SafetyConfig,
+                     board: BoardSpec, poses: PoseSetOptions, motion: MotionOptions, out: Collection,
+                     say: Callable[[str], None]) -> None:
+    """The second round of eye-to-hand poses, planned from a first solve of the samples so far."""
+    try:
+        first = solve_samples("eye_to_hand", out, board, source.intrinsics, CalibrationLimits(min_samples=3))
+    except CalibrationError as err:
+        say(f"no poses over the workspace: the first poses do not calibrate yet ({err})")
+        return
+    candidates = workspace_pose_set(first.camera, first.board, board.size_m, board.centre, source.intrinsics, safety,
+                                    poses.workspace_poses, poses.tilt_deg)
+    state = driver.read_state()
+    offset = max(s.index for s in out.samples) + 1
+    checked = check_pose_set(candidates, state.q, model, safety)
+    accepted = [CheckedPose(offset + i, c.pose, c.path_q) for i, c in enumerate(
+        [c for c in checked if c.path_q is not None][:poses.workspace_poses])]
+    # The joint paths were checked one after another; the visited ones chain from the arm's pose.
+    say(f"{len(accepted)} poses over the workspace ({len(candidates)} candidates in view, "
+        f"{sum(c.path_q is None for c in checked)} refused by the safety filter)")
+    _visit(driver, source, model, board, accepted, motion, out, say, " (workspace)")
 
 
 def _ask(driver: RobotDriver, next_pose: Callable[[int], bool], index: int) -> bool:

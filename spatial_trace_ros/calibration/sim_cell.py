@@ -183,7 +183,7 @@ def collect_in_sim(cell: SimCalibrationCell, poses: PoseSetOptions, safety: Safe
     try:
         with SimFrameSource(world=cell.world, stamp_clock="sim", fps=90.0) as camera:
             return collect_automatic(driver, camera, model, safety or SafetyConfig(), cell.board, poses, motion,
-                                     progress)
+                                     progress, cell.mode)
     finally:
         driver.disconnect()
 

@@ -59,6 +59,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     poses.add_argument("--pivot-m", type=float, default=None,
                        help="rotate about the point this far along the tool z [m] (default: 0 eye-to-hand, the "
                             "camera-to-board distance 0.3 eye-in-hand)")
+    poses.add_argument("--workspace-poses", type=int, default=6,
+                       help="eye-to-hand: after the first poses, this many more spread over the region the traces "
+                            "use, planned from a first solve (default 6; 0: none)")
     poses.add_argument("--samples-dir", type=Path, help="keep every sample's image and pose here")
     limits = parser.add_argument_group("limits (refuse to write beyond these)")
     limits.add_argument("--max-reprojection-px", type=float, default=1.5, help="board reprojection RMS [px]")
@@ -153,7 +156,8 @@ def _pose_options(args: argparse.Namespace, pivot_default: float) -> Any:
     from spatial_trace_ros.calibration.poses import PoseSetOptions
 
     return PoseSetOptions(n_poses=args.poses, tilt_deg=args.tilt_deg, spin_deg=args.spin_deg, spread_m=args.spread_m,
-                          pivot_m=pivot_default if args.pivot_m is None else args.pivot_m)
+                          pivot_m=pivot_default if args.pivot_m is None else args.pivot_m,
+                          workspace_poses=args.workspace_poses)
 
 
 def _safety(args: argparse.Namespace) -> Any:
@@ -210,7 +214,7 @@ def _calibrate(args: argparse.Namespace) -> int:
                 else:
                     pivot = 0.0 if args.mode == "eye_to_hand" else 0.3
                     collection = procedure.collect_automatic(driver, source, model, _safety(args), board,
-                                                             _pose_options(args, pivot), progress=say)
+                                                             _pose_options(args, pivot), progress=say, mode=args.mode)
                 intrinsics = source.intrinsics
                 frame = source.read(timeout_s=5.0)
                 camera_frame = frame.frame_id
