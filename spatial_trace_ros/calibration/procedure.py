@@ -66,6 +66,7 @@ class CapturedSample:
     image: np.ndarray
     observation: BoardObservation | None = None
     problem: str = ""
+    camera_frame: str = ""
 
 
 @dataclass
@@ -141,7 +142,7 @@ def capture(driver: RobotDriver, source: FrameSource, board: BoardSpec, index: i
         source.read(timeout_s=options.frame_timeout_s)
     frame = source.read(timeout_s=options.frame_timeout_s)
     state = driver.read_state()
-    sample = CapturedSample(index, np.asarray(state.tcp, float), frame.color)
+    sample = CapturedSample(index, np.asarray(state.tcp, float), frame.color, camera_frame=frame.frame_id)
     try:
         sample.observation = detect_board(frame.color, board, frame.intrinsics)
     except BoardNotFoundError as err:
@@ -282,11 +283,14 @@ def solve_samples(mode: Mode, collection: Collection, board: BoardSpec, intrinsi
     return solve_hand_eye(mode, samples, board, intrinsics, limits)
 
 
-def to_calibration(result: HandEyeResult, model: RobotModel, camera_frame: str, source: str) -> Calibration:
+def to_calibration(result: HandEyeResult, model: RobotModel, camera_frame: str, source: str, board: BoardSpec
+                   ) -> Calibration:
+    """The calibration file's content: the camera pose, and how and when it was measured."""
     parent = model.base_frame if result.mode == "eye_to_hand" else model.tool_frame
     record = CalibrationRecord(
         calibrated_at=datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
-        sample_count=len(result.used), residuals=result.residuals.as_dict(), source=source)
+        sample_count=len(result.used), residuals=result.residuals.as_dict(), source=source,
+        board=board_record(result, board, model))
     return Calibration(result.mode, Transform(result.camera, parent, camera_frame), record)
 
 

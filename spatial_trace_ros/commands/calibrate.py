@@ -188,6 +188,7 @@ def _report(result: Any) -> None:
 def _calibrate(args: argparse.Namespace) -> int:
     from spatial_trace_ros.calibration import procedure
     from spatial_trace_ros.calibration.handeye import pose_difference
+    from spatial_trace_ros.errors import ConfigError
     from spatial_trace_ros.geometry.calibration import write_calibration
     from spatial_trace_ros.robots.model import make_robot_model
 
@@ -196,6 +197,8 @@ def _calibrate(args: argparse.Namespace) -> int:
     say = print
     truth = None
     if args.sim:
+        if args.teach:
+            raise ConfigError("--teach needs a robot an operator can move by hand; leave out --sim (or --teach)")
         from spatial_trace_ros.calibration.sim_cell import collect_in_sim, sim_calibration_cell
         from spatial_trace_ros.sim.scene import OPTICAL_FRAME, sim_intrinsics
 
@@ -216,18 +219,16 @@ def _calibrate(args: argparse.Namespace) -> int:
                     collection = procedure.collect_automatic(driver, source, model, _safety(args), board,
                                                              _pose_options(args, pivot), progress=say, mode=args.mode)
                 intrinsics = source.intrinsics
-                frame = source.read(timeout_s=5.0)
-                camera_frame = frame.frame_id
         finally:
             driver.disconnect()
         source_name = f"spatial-trace calibrate ({args.robot}, {args.camera})"
+        camera_frame = next((s.camera_frame for s in collection.samples if s.camera_frame), "")
     if args.samples_dir:
         print(f"samples and images: {procedure.save_samples(collection, args.samples_dir)}")
     result = procedure.solve_samples(args.mode, collection, board, intrinsics, limits)
     _report(result)
     procedure.judged(result, limits)
-    calibration = procedure.to_calibration(result, model, camera_frame, source_name)
-    calibration.record.board.update(procedure.board_record(result, board, model))
+    calibration = procedure.to_calibration(result, model, camera_frame, source_name, board)
     write_calibration(calibration, out, f"Hand-eye calibration ({args.mode}) written by {source_name}.\n"
                       "The one place the camera pose lives: the planner reads it, TF publishes it.")
     print(f"wrote {out}: {calibration.transform!r}")
