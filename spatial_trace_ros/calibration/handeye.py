@@ -43,7 +43,7 @@ class CalibrationLimits(BaseModel):
         5.0, ge=0.0, description="RMS tool rotation about the second principal axis [deg], at least")
     max_reprojection_rms_px: float = Field(1.5, gt=0.0, description="board corner reprojection RMS [px], at most")
     max_board_position_rms_mm: float = Field(3.0, gt=0.0, description="board position consistency RMS [mm]")
-    max_board_rotation_rms_deg: float = Field(0.5, gt=0.0, description="board rotation consistency RMS [deg]")
+    max_board_rotation_rms_deg: float = Field(2.0, gt=0.0, description="board rotation consistency RMS [deg]")
     max_cross_check_mm: float = Field(10.0, gt=0.0, description="refined vs robot-world closed form [mm]")
     max_cross_check_deg: float = Field(1.0, gt=0.0, description="refined vs robot-world closed form [deg]")
     max_board_scale_error: float = Field(
