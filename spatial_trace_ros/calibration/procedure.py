@@ -3,8 +3,9 @@
 ``collect_automatic`` visits a generated, safety-checked pose set (moving only along joint paths the
 safety filter passed); ``collect_taught`` takes a sample whenever the operator says the arm (moved by
 hand, e.g. UR freedrive) is where they want it. Each sample keeps its image, so a refused or odd
-calibration can be reviewed (``save_samples``). ``calibrate`` solves and judges the result and returns
-the ``Calibration`` to write, or raises ``CalibrationError`` with the numbers that were too large.
+calibration can be reviewed (``save_samples``). ``solve_samples`` solves, ``judged`` refuses a result
+whose residuals exceed their limits (``CalibrationError`` with the numbers), ``to_calibration`` makes
+the file's content, and ``verify`` checks a calibration against a fresh board observation.
 """
 
 from __future__ import annotations
