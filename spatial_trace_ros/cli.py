@@ -28,6 +28,7 @@ COMMANDS: dict[str, str] = {
     "extrinsics": "spatial_trace_ros.commands.extrinsics",
     "doctor": "spatial_trace_ros.commands.doctor",
     "description": "spatial_trace_ros.commands.description",
+    "calibrate": "spatial_trace_ros.commands.calibrate",
 }
 
 

@@ -58,6 +58,13 @@ def test_real_client_commands_move_the_fake_arm(procs) -> None:
     assert state["program"] == "PLAYING" and not state["moving"] and state["safety"] == "NORMAL"
 
 
+def test_the_driver_turns_freedrive_on_and_off(procs) -> None:
+    fake = start_fake_ur(procs, "ur5")
+    assert run_probe(fake, "freedrive") == {"ok_in_freedrive": True, "ok_after": True}
+    counts = fake.commands()["counts"]
+    assert counts.get("TEACH_MODE") == 1 and counts.get("END_TEACH_MODE") == 1, counts
+
+
 def test_protective_stop_mid_motion_halts_and_reaches_the_client(procs) -> None:
     fake = start_fake_ur(procs, "ur5")
     fake.inject("protective_stop", after_motion_s=0.3)

@@ -4,8 +4,8 @@ parameter files, inline parameters YAML-parsed), for every combination of the ch
 
 Each node must be a console script of this package or a known external executable; each parameter
 must be one the node's pydantic config declares, with the ROS type the node declares it with, and
-the merged parameters must validate; files named by parameters must exist and load; the static TF
-of the camera must equal the calibration file the planner is given.
+the merged parameters must validate; files named by parameters must exist and load; the camera pose
+lives only in the calibration file the planner is given (no launch argument repeats it).
 """
 
 from __future__ import annotations
@@ -47,7 +47,10 @@ NODE_CONFIGS = {
     "robot_state_node": RobotStateNodeConfig,
 }
 # Executables of other packages the launch files start, and launch files of others they include.
-EXTERNAL_EXECUTABLES = {"tf2_ros": {"static_transform_publisher"}, "rviz2": {"rviz2"}}
+EXTERNAL_EXECUTABLES = {"rviz2": {"rviz2"}}
+# Launch arguments that once repeated the calibration file's camera pose: it lives in the file only.
+EXTRINSIC_ARGUMENTS = {"camera_parent_frame", "camera_frame", "camera_x", "camera_y", "camera_z", "camera_qx",
+                       "camera_qy", "camera_qz", "camera_qw"}
 EXTERNAL_INCLUDES = {"realsense2_camera": {"launch/rs_launch.py"}}
 EXTERNAL_SHARE = Path("/external-share")
 SUBSTITUTION = re.compile(r"\$\(([a-z-]+) ([^()]*)\)")
@@ -305,7 +308,7 @@ def test_stack_is_complete_and_consistent(case: tuple[str, dict[str, str], Expan
     camera = "realsense2_camera" in {p for p, _ in expansion.external_includes}
     if not camera:
         _node(expansion, "camera_node")
-    for executable in ("trace_node", "planner_node", "controller_node", "static_transform_publisher", "rviz2"):
+    for executable in ("trace_node", "planner_node", "controller_node", "rviz2"):
         _node(expansion, executable)
     planner = _node(expansion, "planner_node").parameters
     controller = _node(expansion, "controller_node").parameters
@@ -317,16 +320,9 @@ def test_stack_is_complete_and_consistent(case: tuple[str, dict[str, str], Expan
     assert robot_state["robot"] == planner["robot"]
     assert robot_state["calibration_file"] == planner["calibration_file"]
     calibration = load_calibration(planner["calibration_file"])
-    # The static TF RViz shows is the calibration the planner uses.
-    tf_args = _node(expansion, "static_transform_publisher").args.split()
-    tf = dict(zip(tf_args[0::2], tf_args[1::2], strict=True))
-    assert tf["--frame-id"] == calibration.transform.parent
-    assert tf["--child-frame-id"] == calibration.transform.child
-    np.testing.assert_allclose([float(tf[f"--{k}"]) for k in "xyz"], calibration.transform.translation, atol=1e-6)
-    q = np.array([float(tf[f"--q{k}"]) for k in "xyzw"])
-    q_cal = calibration.transform.quaternion_xyzw
-    assert min(np.abs(q - q_cal).max(), np.abs(q + q_cal).max()) < 1e-6
+    # RViz looks from the robot base frame the eye-to-hand calibration is given in.
     rviz = _node(expansion, "rviz2").args.split()
+    assert rviz[rviz.index("-f") + 1] == calibration.transform.parent
     assert Path(rviz[rviz.index("-d") + 1]).is_file()
     if name == "sim.launch.xml":
         _check_simulation_agrees(expansion, given)
@@ -359,18 +355,13 @@ def _check_simulation_agrees(expansion: Expansion, given: dict[str, str]) -> Non
     np.testing.assert_allclose(cal["rotation"]["quaternion_xyzw"], expected["rotation"]["quaternion_xyzw"], atol=1e-9)
 
 
-def test_bringup_defaults_are_what_the_extrinsics_command_prints() -> None:
-    from spatial_trace_ros.commands.extrinsics import launch_arguments
-
-    defaults = {a.get("name"): a.get("default") for a in declared_args(ET.parse(LAUNCH_DIR / "bringup.launch.xml")
-                                                                         .getroot())}
-    printed = launch_arguments(REPO / "config" / "calibration.example.yaml")
-    assert Path(substitute(defaults["calibration_file"], {})) == Path(printed.pop("calibration_file"))
-    for name, value in printed.items():
-        if name.startswith("camera_") and name not in ("camera_parent_frame", "camera_frame"):
-            assert abs(float(defaults[name]) - float(value)) < 1e-6, name
-        else:
-            assert defaults[name] == value, name
+@pytest.mark.parametrize("path", LAUNCH_FILES, ids=lambda p: p.name)
+def test_the_camera_pose_is_no_launch_argument(path: Path) -> None:
+    """One source of truth: the calibration file. No launch file declares or passes the pose again."""
+    root = ET.parse(path).getroot()
+    repeated = {a.get("name") for a in root.iter("arg")} & EXTRINSIC_ARGUMENTS
+    assert not repeated, f"{path.name} repeats the calibration file's camera pose: {sorted(repeated)}"
+    assert "static_transform_publisher" not in path.read_text()
 
 
 def test_expansion_catches_mistakes(tmp_path: Path) -> None:

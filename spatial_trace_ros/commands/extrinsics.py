@@ -1,40 +1,56 @@
-"""``spatial-trace extrinsics CALIBRATION.yaml``: the camera extrinsics of a calibration file as launch arguments.
+"""``spatial-trace extrinsics CALIBRATION.yaml``: show the camera pose a calibration file holds.
 
-``bringup.launch.xml`` publishes the extrinsics on ``/tf_static`` with tf2_ros' static_transform_publisher
-(for RViz; the planner reads the calibration file itself). This prints the arguments that make the
-two agree, in any rotation format the file uses, ready to paste after ``ros2 launch``.
+The file is the only place the camera pose lives (the planner reads it; the TF publisher asks
+``geometry.calibration.camera_tf``). This prints what they will use: the mode, the TF it becomes, the
+pose in every rotation encoding, and how the calibration was made (date, samples, residuals).
 """
 
 from __future__ import annotations
 
 import argparse
-import sys
 from pathlib import Path
 
-HELP = "print a calibration file's camera pose as bringup.launch.xml arguments (for the static TF)"
+import numpy as np
+
+HELP = "show the camera pose in a calibration file: frames, TF, translation, rotation, residuals"
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("calibration", type=Path, help="camera extrinsics YAML (as config/calibration.example.yaml)")
+    parser.add_argument("calibration", type=Path, help="calibration YAML (spatial-trace calibrate, or as "
+                                                        "config/calibration.example.yaml)")
 
 
-def launch_arguments(path: Path) -> dict[str, str]:
-    """``camera_*`` launch arguments of ``bringup.launch.xml`` for the calibration at ``path``."""
-    from spatial_trace_ros.geometry.calibration import load_calibration
+def describe(path: Path) -> list[str]:
+    """The lines ``run`` prints."""
+    from spatial_trace_ros.geometry.calibration import camera_tf, load_calibration
 
-    tf = load_calibration(path).transform
-    (x, y, z), (qx, qy, qz, qw) = tf.translation, tf.quaternion_xyzw
-    values = {"x": x, "y": y, "z": z, "qx": qx, "qy": qy, "qz": qz, "qw": qw}
-    return {"calibration_file": str(path.resolve()), "camera_parent_frame": tf.parent, "camera_frame": tf.child,
-            **{f"camera_{k}": f"{v:.9g}" for k, v in values.items()}}
+    calibration = load_calibration(path)
+    parent, child, tf = camera_tf(calibration)
+    topic = "/tf_static" if calibration.mode == "eye_to_hand" else "/tf_static (on the tool; the robot's TF moves it)"
+    lines = [
+        f"{path}: {calibration.mode}",
+        f"  TF {parent} -> {child} on {topic}",
+        f"  translation_m: {np.round(tf.translation, 6).tolist()}",
+        f"  quaternion_xyzw: {np.round(tf.quaternion_xyzw, 9).tolist()}",
+        f"  rpy_rad: {np.round(_rpy(tf.rotation), 6).tolist()}",
+        f"  rotvec_rad: {np.round(tf.rotvec, 6).tolist()}",
+    ]
+    record = calibration.record
+    if record.calibrated_at or record.sample_count or record.source:
+        lines.append(f"  calibrated {record.calibrated_at or 'at an unknown date'} from {record.sample_count or '?'} "
+                     f"samples by {record.source or 'an unknown tool'}")
+    lines += [f"  {name}: {value:g}" for name, value in record.residuals.items()]
+    if not record.residuals:
+        lines.append("  no residuals recorded: this pose was not measured by spatial-trace calibrate")
+    return lines
+
+
+def _rpy(R: np.ndarray) -> np.ndarray:
+    from transforms3d import euler
+
+    return np.array(euler.mat2euler(R, "sxyz"))
 
 
 def run(args: argparse.Namespace) -> int:
-    from spatial_trace_ros.geometry.calibration import load_calibration
-
-    calibration = load_calibration(args.calibration)
-    print(" ".join(f"{k}:={v}" for k, v in launch_arguments(args.calibration).items()))
-    if calibration.mode == "eye_in_hand":
-        print(f"note: eye-in-hand: the camera hangs off {calibration.transform.parent!r}; RViz places it once "
-              "the robot's own TF (robot_state_publisher) is running", file=sys.stderr)
+    print("\n".join(describe(args.calibration)))
     return 0

@@ -1,6 +1,6 @@
 """Geometry vocabulary shared by every stage: camera model, rigid transforms, calibration, traces."""
 
-from spatial_trace_ros.geometry.calibration import Calibration, load_calibration
+from spatial_trace_ros.geometry.calibration import Calibration, camera_tf, load_calibration, write_calibration
 from spatial_trace_ros.geometry.camera_model import (
     CameraIntrinsics,
     DepthSample,
@@ -29,6 +29,7 @@ __all__ = [
     "Trace",
     "Transform",
     "arc_length",
+    "camera_tf",
     "deproject",
     "deproject_pixels_with_depth",
     "load_calibration",
@@ -39,4 +40,5 @@ __all__ = [
     "sample_depth",
     "smooth",
     "spacing",
+    "write_calibration",
 ]

@@ -18,7 +18,7 @@ from rclpy.qos import DurabilityPolicy, HistoryPolicy, QoSProfile, ReliabilityPo
 from sensor_msgs.msg import JointState
 from std_msgs.msg import String
 
-from spatial_trace_ros.geometry.calibration import Calibration, load_calibration
+from spatial_trace_ros.geometry.calibration import camera_tf, load_calibration
 from spatial_trace_ros.geometry.transforms import Transform
 from spatial_trace_ros.robots.description import build_description
 from spatial_trace_ros.robots.description.node_config import RobotStateNodeConfig
@@ -41,13 +41,6 @@ TF_QOS = QoSProfile(history=HistoryPolicy.KEEP_LAST, depth=100, reliability=Reli
                     durability=DurabilityPolicy.VOLATILE)
 TF_STATIC_QOS = QoSProfile(history=HistoryPolicy.KEEP_LAST, depth=1, reliability=ReliabilityPolicy.RELIABLE,
                            durability=DurabilityPolicy.TRANSIENT_LOCAL)
-
-
-def camera_tf(calibration: Calibration, base_T_tool: Transform | None = None) -> tuple[str, str, Transform]:
-    """(parent frame, camera frame, transform) to publish for ``calibration``: eye-to-hand as the file
-    says it; eye-in-hand from the robot base, composed with the tool pose ``base_T_tool``."""
-    camera = calibration.base_T_camera(base_T_tool)
-    return camera.parent, camera.child, camera
 
 
 class RobotStateNode(Node):

@@ -103,6 +103,11 @@ class RobotDriver(ABC):
     def move_path(self, command: MovePathCommand) -> None:
         raise ConfigError(f"{type(self).__name__} does not support move_path")
 
+    def freedrive(self, enabled: bool) -> None:
+        """Hand-guiding on (the operator moves the arm by hand, e.g. to teach calibration poses) or off."""
+        raise ConfigError(f"{type(self).__name__} has no freedrive; move the arm with the robot's own hand-guiding "
+                          "(pendant) instead")
+
     @abstractmethod
     def stop(self) -> None:
         """Decelerate to rest now (stopL / servoStop / speedStop / hold)."""

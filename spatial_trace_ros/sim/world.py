@@ -34,12 +34,15 @@ MAX_CATCH_UP_S = 0.1
 class World:
     """The cell's MuJoCo model and data behind one lock."""
 
-    def __init__(self, config: WorldConfig | None = None, scene: SceneSpec | None = None) -> None:
+    def __init__(self, config: WorldConfig | None = None, scene: SceneSpec | None = None, xml: str | None = None,
+                 assets: dict[str, bytes] | None = None) -> None:
+        """``xml`` and ``assets`` (file name -> bytes, e.g. a texture) replace the cell's own MJCF: a caller
+        that adds to the cell (the calibration board) builds on ``build_world_xml`` and passes the result."""
         self.config = config or WorldConfig()
         self.scene = scene or self.config.build_scene()
         self.robot = self.config.robot
-        self.xml = build_world_xml(self.scene, self.robot)
-        self.model = mujoco.MjModel.from_xml_string(self.xml)
+        self.xml = xml if xml is not None else build_world_xml(self.scene, self.robot)
+        self.model = mujoco.MjModel.from_xml_string(self.xml, assets=assets)
         self._data = mujoco.MjData(self.model)
         self.lock = threading.RLock()
         self.timestep_s = float(self.model.opt.timestep)

@@ -155,7 +155,25 @@ def scenario_second_controller(host: str, c: Control, r: Receive) -> dict:
     return {"second_refused": "", "first_running": c.isProgramRunning()}
 
 
+def scenario_freedrive(host: str, c: Control, r: Receive) -> dict:
+    """The stack's RtdeDriver turns hand-guiding on and off (the raw clients step aside first)."""
+    from spatial_trace_ros.robots.model import make_robot_model
+    from spatial_trace_ros.robots.ur.driver import RtdeDriver
+
+    c.disconnect()
+    r.disconnect()
+    driver = RtdeDriver(make_robot_model("ur5"), robot_ip=host)
+    driver.connect()
+    driver.freedrive(True)
+    on_ok = driver.read_state().ok
+    driver.freedrive(False)
+    out = {"ok_in_freedrive": on_ok, "ok_after": driver.read_state().ok}
+    driver.disconnect()
+    return out
+
+
 SCENARIOS = {
+    "freedrive": scenario_freedrive,
     "second_controller": scenario_second_controller,
     "dashboard": scenario_dashboard,
     "motions": scenario_motions,

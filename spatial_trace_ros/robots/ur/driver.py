@@ -221,7 +221,7 @@ class RtdeDriver(RobotDriver):
         return int(receive.getSafetyStatusBits())
 
     # -- commands -------------------------------------------------------------------------------------------
-    def _send(self, what: str, mode: Literal["servo", "speed", "path"], command: Callable[[], bool]) -> None:
+    def _send(self, what: str, mode: Literal["idle", "servo", "speed", "path"], command: Callable[[], bool]) -> None:
         """One ur_rtde command. A refusal, or the connection lost under it (ur_rtde then tries to
         reconnect and raises), is a RobotError that says which."""
         lost = f"lost connection to the robot controller while sending {what}"
@@ -263,6 +263,14 @@ class RtdeDriver(RobotDriver):
         self._send("the moveL path", "path", lambda: control.moveL(path, True))
         # ur_rtde sends a path by re-uploading its control script, which ends the watchdog of the old one.
         self._arm_watchdog(control)
+
+    def freedrive(self, enabled: bool) -> None:
+        """ur_rtde teachMode / endTeachMode: the arm follows the operator's hand until turned off."""
+        control, _ = self._require()
+        if enabled:
+            self._send("teachMode (freedrive)", "idle", control.teachMode)
+        else:
+            self._send("endTeachMode", "idle", control.endTeachMode)
 
     def stop(self) -> None:
         if self._control is None or not self._usable(self._control, self._receive):

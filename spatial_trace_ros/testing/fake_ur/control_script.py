@@ -58,6 +58,8 @@ class Command(IntEnum):
     SPEED_STOP = 15
     SERVO_STOP = 16
     SET_PAYLOAD = 17
+    TEACH_MODE = 18
+    END_TEACH_MODE = 19
     FORCE_MODE_SET_DAMPING = 20
     FORCE_MODE_SET_GAIN_SCALING = 21
     SERVOL = 24
@@ -80,9 +82,10 @@ MOTION_COMMANDS = frozenset({
     Command.SPEEDL, Command.SERVOJ, Command.SERVOC, Command.SERVOL, Command.MOVE_PATH,
 })
 STOP_COMMANDS = frozenset({Command.SPEED_STOP, Command.SERVO_STOP, Command.STOPL, Command.STOPJ})
-# Commands accepted without any effect on this kinematic arm.
+# Commands accepted without any effect on this kinematic arm (nobody pushes it by hand in teach mode).
 NO_EFFECT_COMMANDS = frozenset({
     Command.ZERO_FT_SENSOR, Command.SET_PAYLOAD, Command.FORCE_MODE_SET_DAMPING, Command.FORCE_MODE_SET_GAIN_SCALING,
+    Command.TEACH_MODE, Command.END_TEACH_MODE,
 })
 PROGRAM_STOP_DECEL_RADPS2 = 10.0
 SERVO_GAIN_REFERENCE = 300.0
