@@ -25,10 +25,19 @@ _DEPTH_MODES = ("I;16", "I;16L", "I;16B")
 
 @dataclass(frozen=True)
 class DecodedFrame:
-    """A request's images as arrays: color RGB uint8 (H, W, 3), depth in metres (H, W) or None (0 = none)."""
+    """A request's images as arrays: color RGB uint8 (H, W, 3), depth in metres (H, W) or None (0 = none).
+
+    The checked encoded files ride along (``color_file``: PNG or JPEG bytes with ``color_suffix``;
+    ``depth_png``: the 16-bit PNG, ``depth_scale_m`` metres per unit) so a relay can write them to disk
+    as they came, without encoding again.
+    """
 
     rgb: np.ndarray
     depth_m: np.ndarray | None
+    color_file: bytes = b""
+    color_suffix: str = ".png"
+    depth_png: bytes | None = None
+    depth_scale_m: float = 0.001
 
     @property
     def width(self) -> int:
@@ -76,15 +85,24 @@ def _open(field: str, data: bytes, formats: tuple[str, ...], max_side_px: int) -
 
 def decode_color(text: str, max_side_px: int) -> np.ndarray:
     """Base64 PNG/JPEG → RGB uint8 (H, W, 3)."""
-    image = _open("image_b64", _b64("image_b64", text), _COLOR_FORMATS, max_side_px)
+    return _decode_color_bytes(_b64("image_b64", text), max_side_px)[0]
+
+
+def _decode_color_bytes(data: bytes, max_side_px: int) -> tuple[np.ndarray, str]:
+    image = _open("image_b64", data, _COLOR_FORMATS, max_side_px)
+    suffix = ".jpg" if image.format == "JPEG" else ".png"
     if image.mode != "RGB":
         image = image.convert("RGB")
-    return np.asarray(image, dtype=np.uint8)
+    return np.asarray(image, dtype=np.uint8), suffix
 
 
 def decode_depth(text: str, scale_m: float, max_side_px: int) -> np.ndarray:
     """Base64 single-channel 16-bit PNG → depth in metres (H, W) float32; 0 stays 0 (no reading)."""
-    image = _open("depth_png_b64", _b64("depth_png_b64", text), ("PNG",), max_side_px)
+    return _decode_depth_bytes(_b64("depth_png_b64", text), scale_m, max_side_px)
+
+
+def _decode_depth_bytes(data: bytes, scale_m: float, max_side_px: int) -> np.ndarray:
+    image = _open("depth_png_b64", data, ("PNG",), max_side_px)
     if image.mode not in _DEPTH_MODES:
         bands = len(image.getbands())
         raise RequestError(
@@ -97,10 +115,12 @@ def decode_depth(text: str, scale_m: float, max_side_px: int) -> np.ndarray:
 
 def decode_request(request: TraceRequest, max_side_px: int) -> DecodedFrame:
     """Both images of a request, checked against each other and against the stated intrinsics."""
-    rgb = decode_color(request.image_b64, max_side_px)
-    depth = None
+    color_file = _b64("image_b64", request.image_b64)
+    rgb, suffix = _decode_color_bytes(color_file, max_side_px)
+    depth = depth_png = None
     if request.depth_png_b64 is not None:
-        depth = decode_depth(request.depth_png_b64, request.depth_scale_m, max_side_px)
+        depth_png = _b64("depth_png_b64", request.depth_png_b64)
+        depth = _decode_depth_bytes(depth_png, request.depth_scale_m, max_side_px)
         if depth.shape != rgb.shape[:2]:
             raise RequestError(
                 400, f"depth is {depth.shape[1]}x{depth.shape[0]} px but the color image is "
@@ -112,7 +132,7 @@ def decode_request(request: TraceRequest, max_side_px: int) -> DecodedFrame:
             400, f"intrinsics are for {intr.width}x{intr.height} px but the color image is "
             f"{rgb.shape[1]}x{rgb.shape[0]} px; scale the intrinsics to the image sent",
         )
-    return DecodedFrame(rgb, depth)
+    return DecodedFrame(rgb, depth, color_file, suffix, depth_png, request.depth_scale_m)
 
 
 def to_model_input(frame: DecodedFrame, width: int, height: int) -> tuple[np.ndarray, np.ndarray]:

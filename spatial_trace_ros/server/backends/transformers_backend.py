@@ -5,7 +5,8 @@ chat template works (Qwen2.5-VL / Qwen3-VL family such as RoboBrain 2.x, LLaVA, 
 strictly offline (``local_files_only`` and ``HF_HUB_OFFLINE=1``): nothing is downloaded, a missing
 file is a startup error. The prompt comes from ``spatial_trace_ros.trace.prompts``; the server parses
 each answer with ``spatial_trace_ros.trace.parser``. Requests run one at a time (``n_samples`` answers
-per call through ``num_return_sequences``); depth is not fed to generic checkpoints.
+per call through ``num_return_sequences``, seeded by the request's ``seed``); depth is not fed to generic
+checkpoints. A request's own ``prompt`` replaces the template.
 """
 
 from __future__ import annotations
@@ -86,7 +87,7 @@ class TransformersBackend(TextBackend):
 
         from spatial_trace_ros.trace.prompts import render_prompt
 
-        prompt = render_prompt(self._template, query.instruction)
+        prompt = query.prompt or render_prompt(self._template, query.instruction)
         messages = [{"role": "user", "content": [{"type": "image"}, {"type": "text", "text": prompt}]}]
         text = self._processor.apply_chat_template(messages, add_generation_prompt=True, tokenize=False)
         image = Image.fromarray(np.ascontiguousarray(query.rgb))
@@ -97,6 +98,8 @@ class TransformersBackend(TextBackend):
             options.update(temperature=query.temperature, num_return_sequences=query.n_samples)
         else:
             options.update(temperature=None, top_p=None, top_k=None)
+        if query.seed is not None:
+            self._torch.manual_seed(query.seed)
         with self._torch.inference_mode():
             out = self._model.generate(**inputs, **options)
         new_tokens = out[:, inputs["input_ids"].shape[1]:]
