@@ -351,7 +351,7 @@ def build_app(state: FakeState) -> FastAPI:
             depth = _decode_image(_b64_bytes(body.depth_png_b64, "depth_png_b64"), "depth_png_b64", depth=True)
         record({"api": "trace", "instruction": body.instruction, "n_samples": body.n_samples,
                 "temperature": body.temperature, "max_new_tokens": body.max_new_tokens,
-                "depth_scale_m": body.depth_scale_m,
+                "depth_scale_m": body.depth_scale_m, "seed": body.seed, "prompt": body.prompt,
                 "intrinsics": body.intrinsics.model_dump() if body.intrinsics else None,
                 **_image_summary(color, depth)})
         failure = await behave("trace")

@@ -352,6 +352,14 @@ def _check_rows(rows: list[list], conv: Convention, width: int, height: int, sni
                 f"{conv.name} convention writes {conv.description} ({scale}, image {width}x{height}){hint}",
                 snippet,
             )
+    if (conv.scale is None or conv.scale > 1.0) and float(np.max(xy)) <= 1.0:
+        scale = "pixels" if conv.scale is None else f"a 0-{_format_num(conv.scale)} scale"
+        raise _fail(
+            f"every coordinate lies between 0 and 1, but the {conv.name} convention writes {scale}: read that way the "
+            "whole trace would sit in the image's top-left pixel. The numbers look like 0-1 fractions of the image "
+            "(the roborefer convention); use --convention roborefer for such models",
+            snippet,
+        )
     if arity == 3:
         d = values[:, 2]
         wrong = np.flatnonzero((d <= 0) | (d > MAX_MODEL_DEPTH_M))
@@ -364,6 +372,28 @@ def _check_rows(rows: list[list], conv: Convention, width: int, height: int, sni
                 snippet,
             )
     return values
+
+
+_Y_FIRST_RE = re.compile(r"[\[(]\s*y_?\d*\s*,\s*x_?\d*\s*[,)\]]|\"y\"\s*:\s*[-\d.]+\s*,\s*\"x\"", re.IGNORECASE)
+_X_FIRST_RE = re.compile(r"[\[(]\s*x_?\d*\s*,\s*y_?\d*\s*[,)\]]|\"x\"\s*:\s*[-\d.]+\s*,\s*\"y\"", re.IGNORECASE)
+
+
+def _check_axis_order(scope: str, conv: Convention, snippet: str) -> None:
+    """Refuse an answer that names its own axis order when that order is not the convention's: a model that
+    writes "(y, x)" read as x, y (or the reverse) swaps every point across the image diagonal."""
+    says_y_first, says_x_first = _Y_FIRST_RE.search(scope), _X_FIRST_RE.search(scope)
+    if says_y_first and not says_x_first and not conv.y_first:
+        raise _fail(
+            f"the answer writes its points y first ({says_y_first.group()!r}), but the {conv.name} convention reads "
+            "x first; use --convention gemini for models that answer [y, x] on a 0-1000 scale",
+            snippet,
+        )
+    if says_x_first and not says_y_first and conv.y_first:
+        raise _fail(
+            f"the answer writes its points x first ({says_x_first.group()!r}), but the {conv.name} convention reads "
+            "[y, x]; use --convention robotracer for x-first answers on a 0-1000 scale",
+            snippet,
+        )
 
 
 def _range_hint(xy: np.ndarray, conv: Convention, width: int, height: int) -> str:
@@ -443,6 +473,7 @@ def parse_answer(text: str, convention: str | Convention, width: int, height: in
         )
 
     snippet = scope[chosen.start:chosen.end]
+    _check_axis_order(scope, conv, snippet)
     rows = _points_from_candidate(chosen, conv, snippet)
     values = _check_rows(rows, conv, int(width), int(height), snippet)
     xy = values[:, 1::-1] if conv.y_first else values[:, :2]
