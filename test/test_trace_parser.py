@@ -9,7 +9,7 @@ import re
 
 import numpy as np
 import pytest
-from hypothesis import assume, HealthCheck, given, settings
+from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
 from spatial_trace_ros.errors import ConfigError, TraceParseError

@@ -198,7 +198,7 @@ def test_relay_writes_npy_depth_in_metres(fake_model_server: str, tmp_path: Path
 def test_relay_cleans_up_after_an_upstream_failure_and_says_why(fake: str, relay: RunningServer,
                                                                 relay_spool: Path) -> None:
     configure_fake(fake, mode="failing")
-    with pytest.raises(ModelError, match="RoboTracer server at .* answered HTTP 500"):
+    with pytest.raises(ModelError, match=r"RoboTracer server at .* answered HTTP 500"):
         ask(spatial(relay.url, api_key=TOKEN))
     assert len(fake_requests(fake)) == 1
     assert list(relay_spool.iterdir()) == []
