@@ -234,3 +234,58 @@ def test_relay_metrics_count_requests(fake: str, relay: RunningServer) -> None:
 def test_relay_settings_are_checked(values: dict, message: str) -> None:
     with pytest.raises(ConfigError, match=message):
         build_settings(allow_no_auth=True, **values)
+
+
+# -- spatial-trace eval against a RoboTracer server ---------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def dataset(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    from spatial_trace_ros.eval.synth import generate_dataset, make_config
+
+    out = tmp_path_factory.mktemp("spatial_eval") / "data"
+    generate_dataset(make_config(n_scenes=1, seed=3, width=160, height=120), out, progress=False)
+    return out
+
+
+def _eval(capsys: pytest.CaptureFixture[str], dataset: Path, out: Path, base_url: str, *extra: str
+          ) -> tuple[int, str]:
+    from spatial_trace_ros.cli import main
+
+    code = main(["eval", "--dataset", str(dataset), "--backend", "robotracer", "--base-url", base_url,
+                 "--option", "api=spatial", "--n-samples", "2", "--out", str(out), "--no-plots", "--no-progress",
+                 "--json", *extra])
+    captured = capsys.readouterr()
+    return code, captured.out + captured.err
+
+
+def _dataset_k(dataset: Path) -> list[list[float]]:
+    import json
+
+    record = json.loads((dataset / "samples.jsonl").read_text().splitlines()[0])
+    return [[float(v) for v in row[:3]] for row in record["gt_depth_intrinsics"][:3]]
+
+
+def test_eval_on_a_shared_folder_and_through_the_relay(fake: str, relay: RunningServer, dataset: Path,
+                                                       tmp_path: Path, capsys: pytest.CaptureFixture[str],
+                                                       monkeypatch: pytest.MonkeyPatch) -> None:
+    spool = tmp_path / "spool"
+    code, text = _eval(capsys, dataset, tmp_path / "shared", fake, "--option", f"spool_dir={spool}")
+    assert code == 0, text
+    seen = fake_requests(fake)
+    assert len(seen) == 2 and all(r["api"] == "spatial" and r["enable_spatial"] == 1 for r in seen)
+    assert all(r["depth_mm_sha1"] and r["text"].startswith("Point the 3D object-centric") for r in seen)
+    np.testing.assert_allclose(seen[0]["intrinsics"], _dataset_k(dataset))
+    assert list(spool.iterdir()) == []
+
+    configure_fake(fake, **FakeConfig(answers=[ANSWER]).model_dump())
+    monkeypatch.setenv("RELAY_TOKEN", TOKEN)
+    code, text = _eval(capsys, dataset, tmp_path / "relay", relay.url, "--api-key-env", "RELAY_TOKEN",
+                       "--option", "send_depth=false")
+    assert code == 0, text
+    seen = fake_requests(fake)
+    assert len(seen) == 2 and all(r["depth_path"] is None and r["intrinsics"] for r in seen)
+
+    code, text = _eval(capsys, dataset, tmp_path / "samples", fake, "--option", f"spool_dir={spool}",
+                       "--model-samples", "3", "--temperature", "0.7")
+    assert code == 2 and "decode greedily" in text
