@@ -23,7 +23,6 @@ import tempfile
 import time
 from pathlib import Path
 
-import cv2
 import httpx
 import numpy as np
 

@@ -87,7 +87,7 @@ def test_the_server_passes_the_request_instruction_and_refuses_samples(tmp_path:
     body = trace_body(random_image(32, 24, 0), instruction="x" * 50)
     response = _serve_once(backend, TraceRequest(**body))
     assert response["samples"][0]["points"][0][0] == pytest.approx(0.5 * 32)  # u = 50 / 100 of the width
-    with pytest.raises(RequestError, match="deterministic tensor model.*n_samples 1") as err:
+    with pytest.raises(RequestError, match=r"deterministic tensor model.*n_samples 1") as err:
         _serve_once(backend, TraceRequest(**trace_body(random_image(32, 24, 0), n_samples=3, temperature=0.7)))
     assert err.value.status_code == 400
 
