@@ -63,15 +63,17 @@ def start_relay(group: ProcessGroup, upstream: str, spool: Path, token_file: Pat
     return url
 
 
-def timed(client: httpx.Client, url: str, body: bytes, headers: dict, repeats: int) -> list[float]:
-    out = []
+def timed(client: httpx.Client, url: str, body: bytes, headers: dict, repeats: int) -> tuple[list[float], list]:
+    """Round-trip times [ms] and the replies' ``timings_ms`` (server-side split), warm-up requests left out."""
+    out, server = [], []
     for _ in range(repeats + 2):
         t0 = time.perf_counter()
         resp = client.post(url, content=body, headers=headers)
         out.append((time.perf_counter() - t0) * 1e3)
         if resp.status_code != 200:
             raise RuntimeError(f"{url} answered {resp.status_code}: {resp.text[:300]}")
-    return out[2:]  # the first two warm the connection and caches
+        server.append(resp.json().get("timings_ms"))
+    return out[2:], server[2:]  # the first two warm the connection and caches
 
 
 def measure(client: httpx.Client, upstream: str, relay: str, spool: Path, width: int, height: int,
@@ -87,14 +89,15 @@ def measure(client: httpx.Client, upstream: str, relay: str, spool: Path, width:
         "intrinsics": {"fx": k[0][0], "fy": k[1][1], "cx": k[0][2], "cy": k[1][2], "width": width, "height": height},
     }).encode()
     headers = {"Content-Type": "application/json"}
-    direct_ms = timed(client, upstream + "/query", direct, headers, repeats)
-    relay_ms = timed(client, relay + "/v1/trace", relay_body, {**headers, "Authorization": f"Bearer {TOKEN}"},
+    direct_ms, _ = timed(client, upstream + "/query", direct, headers, repeats)
+    relay_ms, split = timed(client, relay + "/v1/trace", relay_body, {**headers, "Authorization": f"Bearer {TOKEN}"},
                      repeats)
     files.remove()
     d, r = float(np.median(direct_ms)), float(np.median(relay_ms))
     return {"width": width, "height": height, "jpeg_kb": round(len(jpeg) / 1024, 1),
             "depth_png_kb": round(len(png) / 1024, 1), "direct_ms": round(d, 2), "relay_ms": round(r, 2),
             "relay_p90_ms": round(float(np.percentile(relay_ms, 90)), 2), "overhead_ms": round(r - d, 2),
+            "relay_server_ms": {k: round(float(np.median([t[k] for t in split])), 2) for k in split[0]},
             "spool_left": len(list(spool.iterdir()))}
 
 

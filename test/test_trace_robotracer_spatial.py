@@ -289,3 +289,20 @@ def test_eval_on_a_shared_folder_and_through_the_relay(fake: str, relay: Running
     code, text = _eval(capsys, dataset, tmp_path / "samples", fake, "--option", f"spool_dir={spool}",
                        "--model-samples", "3", "--temperature", "0.7")
     assert code == 2 and "decode greedily" in text
+
+
+def test_relay_checks_the_files_it_passes_on(fake: str, relay: RunningServer, relay_spool: Path) -> None:
+    body = trace_body(FRAME.color, FRAME.depth)
+    import base64
+
+    png = base64.b64decode(body["image_b64"])
+    broken = png[:60] + bytes([png[60] ^ 0xFF]) + png[61:]  # a flipped byte: the chunk checksum fails
+    cases = [
+        ({**body, "image_b64": base64.b64encode(broken).decode()}, "truncated or corrupt"),
+        ({**body, "depth_png_b64": trace_body(FRAME.color)["image_b64"]}, "single-channel 16-bit PNG"),
+        (trace_body(FRAME.color, np.zeros((10, 10), np.uint16)), "depth is 10x10 px but the color image is 64x48"),
+    ]
+    for case, message in cases:
+        response = httpx.post(relay.url + "/v1/trace", json=case, headers=AUTH, timeout=10.0)
+        assert response.status_code == 400 and message in response.json()["detail"], response.text
+    assert fake_requests(fake) == [] and list(relay_spool.iterdir()) == []

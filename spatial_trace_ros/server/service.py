@@ -145,7 +145,7 @@ class TraceService:
             self.metrics.in_flight.set(self.in_flight)
 
     def _prepare(self, request: TraceRequest) -> tuple[DecodedFrame, Any]:
-        frame = decode_request(request, self.settings.max_image_side_px)
+        frame = decode_request(request, self.settings.max_image_side_px, self.backend.needs_pixels)
         backend = self.backend
         if backend.kind == "tensor":
             return frame, (*to_model_input(frame, backend.input_width, backend.input_height), request.instruction)

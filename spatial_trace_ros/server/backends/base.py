@@ -76,6 +76,7 @@ class TensorBackend(ABC):
     """Runs ``trace = model(image[, depth])`` on batches (shapes in docs/server.md)."""
 
     kind = "tensor"
+    needs_pixels = True
     identity: ModelIdentity
     input_width: int
     input_height: int
@@ -126,6 +127,7 @@ class TextBackend(ABC):
     """Generates answers as text; the server parses them with ``convention``."""
 
     kind = "text"
+    needs_pixels = True  # False: the backend passes the encoded files on and only needs them checked
     identity: ModelIdentity
     convention: str
     device: str

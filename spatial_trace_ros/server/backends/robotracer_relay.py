@@ -20,7 +20,9 @@ from __future__ import annotations
 import logging
 import time
 
+import cv2
 import httpx
+import numpy as np
 
 from spatial_trace_ros.errors import ConfigError
 from spatial_trace_ros.server.backends.base import ModelIdentity, TextBackend, TextQuery, model_identity
@@ -39,6 +41,8 @@ _MM = 0.001
 
 class RoboTracerRelay(TextBackend):
     """Writes each frame to the spool folder and asks the RoboTracer server about the files."""
+
+    needs_pixels = False  # the files go on as they came; only depth in another unit or format is decoded
 
     def __init__(self, settings: ServerSettings) -> None:
         from spatial_trace_ros.trace.conventions import get_convention
@@ -88,9 +92,12 @@ class RoboTracerRelay(TextBackend):
         ready_png = None
         if self.depth_format == "png16_mm" and frame.depth_png is not None and abs(frame.depth_scale_m - _MM) < 1e-12:
             ready_png = frame.depth_png  # already millimetres: write the client's PNG as it came
+        depth_m = None
+        if frame.depth_png is not None and ready_png is None:
+            raw = cv2.imdecode(np.frombuffer(frame.depth_png, np.uint8), cv2.IMREAD_UNCHANGED)
+            depth_m = raw.astype(np.float32) * np.float32(frame.depth_scale_m)
         spooled = spool_frame(
-            self.spool_dir, frame.color_file, frame.color_suffix,
-            depth_m=frame.depth_m if ready_png is None else None, depth_format=self.depth_format,
+            self.spool_dir, frame.color_file, frame.color_suffix, depth_m=depth_m, depth_format=self.depth_format,
             depth_png16_mm_bytes=ready_png,
         )
         t1 = time.perf_counter()
