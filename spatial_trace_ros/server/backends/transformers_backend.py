@@ -50,7 +50,7 @@ class TransformersBackend(TextBackend):
         self._dtype = self._precision(settings.precision)
         options = {"local_files_only": True, "trust_remote_code": settings.trust_remote_code}
         try:
-            self._processor = transformers.AutoProcessor.from_pretrained(str(path), **options)
+            self._processor = self._load_processor(transformers, path, options)
             model = transformers.AutoModelForImageTextToText.from_pretrained(str(path), dtype=self._dtype, **options)
         except ImportError as err:
             raise ConfigError(f"{path} needs a library that is not installed: {err}") from None
@@ -63,6 +63,20 @@ class TransformersBackend(TextBackend):
             raise ConfigError(f"checkpoint {path} has no chat template (chat_template.jinja); add the model's template")
         self._model = model.to(self.device).eval()
         self.identity = model_identity(settings)
+
+    @staticmethod
+    def _load_processor(transformers: object, path: Path, options: dict) -> object:
+        """The checkpoint's processor; without torchvision, its image-only form (video is never served)."""
+        try:
+            return transformers.AutoProcessor.from_pretrained(str(path), **options)
+        except ImportError as err:
+            if "torchvision" not in str(err).lower():
+                raise
+            from spatial_trace_ros.server.backends.image_only_processor import load_image_only_processor
+
+            log.info("torchvision is not installed: loading the image half of the processor (%s)",
+                     str(err).strip().splitlines()[0])
+            return load_image_only_processor(transformers, path, **options)
 
     def _device(self, requested: str) -> str:
         torch = self._torch
