@@ -1,4 +1,4 @@
-"""Tensor models that take the instruction (TorchScript strings, UTF-8 byte tokens) receive it, and a
+"""Tensor models that take the instruction (ONNX and TorchScript strings, UTF-8 byte tokens) receive it, and a
 deterministic model asked for several samples answers 400 saying why, through the real server core."""
 
 from __future__ import annotations
@@ -101,3 +101,45 @@ def test_a_model_with_unknown_extra_inputs_is_refused(tmp_path: Path) -> None:
 
     with pytest.raises(ConfigError, match=r"takes the inputs \(image, depth, mask\).*instruction / text / prompt"):
         backend_for(save(Odd(), tmp_path / "odd.pt"))
+
+
+def _onnx(path: Path, second: object, nodes: list, initializers: list) -> Path:
+    import onnx
+    from onnx import TensorProto, helper
+
+    image = helper.make_tensor_value_info("image", TensorProto.FLOAT, ["B", 3, 12, 16])
+    trace = helper.make_tensor_value_info("trace", TensorProto.FLOAT, ["B", 2, 3])
+    tail = [  # u (B,) -> trace (B, 2, 3) of (u, u, u) rows
+        helper.make_node("Unsqueeze", ["u", "one"], ["u1"]),
+        helper.make_node("Concat", ["u1", "u1", "u1"], ["row"], axis=1),
+        helper.make_node("Unsqueeze", ["row", "one"], ["row1"]),
+        helper.make_node("Concat", ["row1", "row1"], ["trace"], axis=1),
+    ]
+    one = helper.make_tensor("one", TensorProto.INT64, [1], [1])
+    graph = helper.make_graph([*nodes, *tail], "instructed", [image, second], [trace], initializer=[*initializers, one])
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 19)])
+    model.ir_version = 9
+    onnx.checker.check_model(model)
+    onnx.save(model, str(path))
+    return path
+
+
+def test_onnx_string_and_token_inputs_receive_the_instruction(tmp_path: Path) -> None:
+    from onnx import TensorProto, helper
+
+    text = _onnx(tmp_path / "text.onnx", helper.make_tensor_value_info("prompt", TensorProto.STRING, ["B"]),
+                 [helper.make_node("Equal", ["prompt", "go"], ["eq"]), helper.make_node("Cast", ["eq"], ["u"], to=1)],
+                 [helper.make_tensor("go", TensorProto.STRING, [], [b"go"])])
+    tokens = _onnx(tmp_path / "tokens.onnx", helper.make_tensor_value_info("ids", TensorProto.INT64, ["B", 8]),
+                   [helper.make_node("Cast", ["ids"], ["f"], to=1),
+                    helper.make_node("ReduceSum", ["f", "axis"], ["u"], keepdims=0)],
+                   [helper.make_tensor("axis", TensorProto.INT64, [1], [1])])
+    images, depths = np.zeros((2, 3, 12, 16), np.float32), np.zeros((2, 1, 12, 16), np.float32)
+    settings = {"backend": "onnx", "device": "cpu", "allow_no_auth": True}
+    backend = load_backend(build_settings(model_path=text, **settings))
+    assert backend.instruction_input == "text"
+    np.testing.assert_array_equal(backend.infer(images, depths, ["go", "stop"])[:, 0, 0], [1.0, 0.0])
+    backend = load_backend(build_settings(model_path=tokens, **settings))
+    assert backend.instruction_input == "tokens"  # found by dtype, whatever its name; L = 8 from the graph
+    out = backend.infer(images, depths, ["abc", "x" * 20])[:, 0, 0]
+    np.testing.assert_array_equal(out, [98 + 99 + 100, 8 * (ord("x") + 1)])

@@ -153,16 +153,19 @@ class OnnxBackend(TensorBackend):
         self.check_output(str(path))
 
     def infer(self, images: np.ndarray, depths: np.ndarray, instructions: Sequence[str]) -> np.ndarray:
+        if self.instruction_input == "text":  # IO binding takes no string tensors: a plain run
+            feeds = {self._image_name: np.ascontiguousarray(images, dtype=self._dtype),
+                     self._instruction_name: np.array(list(instructions), dtype=object)}
+            if self._depth_name is not None:
+                feeds[self._depth_name] = np.ascontiguousarray(depths, dtype=self._dtype)
+            return np.asarray(self._session.run([self._output_name], feeds)[0], dtype=np.float32)
         binding = self._session.io_binding()
         binding.bind_cpu_input(self._image_name, np.ascontiguousarray(images, dtype=self._dtype))
         if self._depth_name is not None:
             binding.bind_cpu_input(self._depth_name, np.ascontiguousarray(depths, dtype=self._dtype))
         if self._instruction_name is not None:
-            if self.instruction_input == "text":
-                binding.bind_cpu_input(self._instruction_name, np.array(list(instructions), dtype=object))
-            else:
-                tokens = utf8_tokens(instructions, self._token_length).astype(self._token_dtype)
-                binding.bind_cpu_input(self._instruction_name, tokens)
+            tokens = utf8_tokens(instructions, self._token_length).astype(self._token_dtype)
+            binding.bind_cpu_input(self._instruction_name, tokens)
         binding.bind_output(self._output_name, self._device_type, self._device_id)
         self._session.run_with_iobinding(binding)
         return np.asarray(binding.copy_outputs_to_cpu()[0], dtype=np.float32)
