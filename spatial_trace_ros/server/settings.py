@@ -154,5 +154,6 @@ def build_settings(**values: object) -> ServerSettings:
         for e in err.errors():
             field = str(e["loc"][0]) if e["loc"] else ""
             option = _OPTION_NAMES.get(field, "--" + field.replace("_", "-")) if field else "settings"
-            problems.append(f"{option}: {e['msg']}")
+            message = str(e["msg"]).removeprefix("Value error, ")
+            problems.append(message if option == "settings" else f"{option}: {message}")
         raise ConfigError("invalid server settings: " + "; ".join(problems)) from None
