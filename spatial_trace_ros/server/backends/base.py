@@ -13,12 +13,13 @@ from abc import ABC, abstractmethod
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 
 from spatial_trace_ros.errors import ConfigError, ModelError
 from spatial_trace_ros.registry import load_registered
+from spatial_trace_ros.server.images import DecodedFrame
+from spatial_trace_ros.server.schema import Intrinsics
 from spatial_trace_ros.server.settings import ServerSettings
 
 log = logging.getLogger(__name__)
@@ -51,15 +52,15 @@ class TextQuery:
     backends that pass them on (the RoboTracer relay); ``enable_spatial`` the relay's encoder switch.
     """
 
-    rgb: np.ndarray
+    rgb: np.ndarray | None  # None when the backend does not need pixels (``needs_pixels``)
     instruction: str
     n_samples: int
     temperature: float
     max_new_tokens: int
     seed: int | None = None
     prompt: str | None = None
-    frame: Any = None
-    intrinsics: Any = None
+    frame: DecodedFrame | None = None
+    intrinsics: Intrinsics | None = None
     enable_spatial: bool | None = None
 
 
@@ -73,7 +74,7 @@ def utf8_tokens(instructions: Sequence[str], length: int) -> np.ndarray:
 
 
 class TensorBackend(ABC):
-    """Runs ``trace = model(image[, depth])`` on batches (shapes in docs/server.md)."""
+    """Runs ``trace = model(image[, depth][, instruction])`` on batches (shapes in docs/server.md)."""
 
     kind = "tensor"
     needs_pixels = True
