@@ -18,7 +18,6 @@ RoboTracer's server decodes greedily, so ``n_samples`` > 1 is refused.
 from __future__ import annotations
 
 import logging
-import time
 
 import cv2
 import httpx
@@ -58,7 +57,6 @@ class RoboTracerRelay(TextBackend):
         self.device = "upstream"
         self.identity: ModelIdentity = model_identity(settings)
         self._client = httpx.Client(timeout=httpx.Timeout(settings.upstream_timeout_s, connect=5.0), trust_env=False)
-        self.last_timings_ms: dict[str, float] = {}
 
     def describe(self) -> str:
         return (f"relay to the RoboTracer server at {self.upstream_url} (files in {self.spool_dir}, depth as "
@@ -88,7 +86,6 @@ class RoboTracerRelay(TextBackend):
         frame = query.frame
         if frame is None:
             raise ConfigError("the relay needs the decoded request (TextQuery.frame)")
-        t0 = time.perf_counter()
         ready_png = None
         if self.depth_format == "png16_mm" and frame.depth_png is not None and abs(frame.depth_scale_m - _MM) < 1e-12:
             ready_png = frame.depth_png  # already millimetres: write the client's PNG as it came
@@ -100,7 +97,6 @@ class RoboTracerRelay(TextBackend):
             self.spool_dir, frame.color_file, frame.color_suffix, depth_m=depth_m, depth_format=self.depth_format,
             depth_png16_mm_bytes=ready_png,
         )
-        t1 = time.perf_counter()
         try:
             intr = query.intrinsics
             body = spatial_request(
@@ -113,8 +109,6 @@ class RoboTracerRelay(TextBackend):
             answer = self._ask(body)
         finally:
             spooled.remove()
-        t2 = time.perf_counter()
-        self.last_timings_ms = {"spool": (t1 - t0) * 1e3, "upstream": (t2 - t1) * 1e3}
         return [answer]
 
     def _ask(self, body: dict) -> str:
