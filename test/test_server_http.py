@@ -300,6 +300,6 @@ def test_openapi_document_publishes_the_wire_format(onnx_server: RunningServer) 
     assert {"401", "413", "422", "503", "504"} <= set(operation["responses"])
     schemas = document["components"]["schemas"]
     assert {"instruction", "image_b64", "depth_png_b64", "depth_scale_m", "intrinsics", "n_samples", "temperature",
-            "max_new_tokens"} == set(schemas["TraceRequest"]["properties"])
+            "max_new_tokens", "seed", "prompt", "enable_spatial"} == set(schemas["TraceRequest"]["properties"])
     assert {"samples", "model", "timings_ms"} == set(schemas["TraceResponse"]["properties"])
     assert document["components"]["securitySchemes"]["HTTPBearer"]["scheme"] == "bearer"

@@ -108,3 +108,35 @@ def test_missing_transformers_is_a_clear_startup_error(checkpoint: Path, tmp_pat
                      "--token-file", str(write_token(tmp_path))])
     err = capsys.readouterr().err
     assert code == 2 and "needs transformers==" in err and "pip install" in err and "Traceback" not in err
+
+
+# -- a Qwen2.5-VL checkpoint: the processor path of RoboBrain 2.x, Qwen3-VL and RoboTracer's base ------------
+
+
+@pytest.fixture(scope="module")
+def qwen_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningServer]:
+    from helpers.tiny_vlm import build_tiny_qwen_vl
+
+    directory = tmp_path_factory.mktemp("qwen_server")
+    checkpoint = build_tiny_qwen_vl(directory / "checkpoint", ANSWER)
+    with ProcessGroup(directory / "procs") as group:
+        yield start_server(group, "qwen", "transformers", checkpoint, write_token(directory), "--warmup-batches", "1",
+                           "--model-name", "tiny-qwen2.5-vl")
+        print(group.logs())
+
+
+@pytest.mark.integration
+def test_qwen_vl_checkpoint_answers_through_its_own_processor(qwen_server: RunningServer) -> None:
+    response = httpx.post(qwen_server.url + "/v1/trace", json=trace_body(random_image(64, 48, 3)), headers=AUTH,
+                          timeout=60.0)
+    assert response.status_code == 200, response.text
+    (sample,) = response.json()["samples"]
+    assert sample["text"] == ANSWER
+    np.testing.assert_allclose(np.array(sample["points"], dtype=float), [[32.0, 12.0, 1.5], [39.68, 14.4, 1.25]])
+    seeded = trace_body(random_image(40, 30, 4), n_samples=2, temperature=0.7, seed=5, max_new_tokens=16,
+                        prompt='Point the 2D object-centric visual trace for the task "x".')
+    response = httpx.post(qwen_server.url + "/v1/trace", json=seeded, headers=AUTH, timeout=60.0)
+    assert response.status_code == 200 and len(response.json()["samples"]) == 2
+    greedy = trace_body(random_image(40, 30, 4), n_samples=2)
+    response = httpx.post(qwen_server.url + "/v1/trace", json=greedy, headers=AUTH, timeout=60.0)
+    assert response.status_code == 400 and "needs temperature > 0" in response.json()["detail"]

@@ -66,7 +66,8 @@ def service_factory(server: str) -> Iterator:
 
     def make(**settings: object) -> tuple[TraceService, Recorder]:
         rec = Recorder()
-        model = make_trace_model("robotracer", base_url=server, max_retries=0, timeout_s=10.0)
+        # The fake answers differently per request, as a server that samples would.
+        model = make_trace_model("robotracer", base_url=server, max_retries=0, timeout_s=10.0, server_samples=True)
         svc = TraceService(model, rec.on_status, rec.on_result, ServiceSettings(**settings))
         made.append(svc)
         return svc, rec

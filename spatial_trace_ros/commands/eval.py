@@ -31,7 +31,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     backend.add_argument("--prompt", default="", help="prompt template name or text with {instruction}")
     backend.add_argument("--option", action="append", default=[], metavar="KEY=VALUE",
                          help="further backend option, VALUE as JSON where it parses (e.g. perturbation_m=0.05 "
-                              "for the oracle); repeatable")
+                              "for the oracle; api=spatial and spool_dir=/mnt/spool or send_depth=false for "
+                              "RoboTracer's spatial-encoder API, docs/trace.md); repeatable")
     parser.add_argument("--start-threshold-m", type=float, default=0.20, help="start success radius [m] (0.20)")
     parser.add_argument("--end-threshold-m", type=float, default=0.20,
                         help="end success distance to the destination box [m] (0.20)")

@@ -6,22 +6,24 @@ import argparse
 import logging
 from pathlib import Path
 
-HELP = "serve a trace model (ONNX, TorchScript/torch.export or a transformers VLM) over HTTP"
+HELP = ("serve a trace model (ONNX, TorchScript/torch.export or a transformers VLM) over HTTP, or relay frames to a "
+        "RoboTracer spatial-encoder server")
 
 # options passed to ServerSettings only when given, so its defaults (and their docs) live in one place
 _OPTIONAL_FIELDS = (
     "device", "host", "port", "token_file", "model_name", "model_version", "precision", "max_batch_size",
     "max_batch_wait_ms", "max_queue", "request_timeout_s", "max_body_bytes", "max_image_side_px", "warmup_batches",
-    "cpu_threads", "prompt_template", "convention",
+    "cpu_threads", "prompt_template", "convention", "depth_format", "upstream_timeout_s",
 )
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     model = parser.add_argument_group("model")
-    model.add_argument("--backend", required=True, choices=("onnx", "torch", "transformers"),
+    model.add_argument("--backend", required=True, choices=("onnx", "torch", "transformers", "robotracer-relay"),
                        help="onnx: .onnx file; torch: TorchScript .pt or torch.export .pt2; "
-                       "transformers: local checkpoint folder")
-    model.add_argument("--model", required=True, type=Path, help="path of the model file or checkpoint folder")
+                       "transformers: local checkpoint folder; robotracer-relay: pass frames to a RoboTracer "
+                       "spatial-encoder server on this host (--upstream, --spool)")
+    model.add_argument("--model", type=Path, help="path of the model file or checkpoint folder (not for the relay)")
     model.add_argument("--device", help="auto (default: CUDA when present), cpu, cuda or cuda:N")
     model.add_argument("--precision", choices=("auto", "fp32", "fp16"),
                        help="auto (default): fp16 on CUDA where the model allows it")
@@ -35,6 +37,14 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                        help="text models: allow Python code shipped in the checkpoint folder")
     model.add_argument("--cpu-threads", type=int, help="intra-op CPU threads (default: library default)")
     model.add_argument("--warmup-batches", type=int, help="dummy batches before ready (default 2)")
+    relay = parser.add_argument_group("robotracer-relay")
+    relay.add_argument("--upstream", help="the RoboTracer spatial-encoder server, e.g. http://127.0.0.1:25554")
+    relay.add_argument("--spool", type=Path, help="folder for the frame files the RoboTracer server reads")
+    relay.add_argument("--depth-format", choices=("png16_mm", "npy_m"),
+                       help="depth files: 16-bit PNG in mm (default) or float32 .npy in metres")
+    relay.add_argument("--enable-spatial", action=argparse.BooleanOptionalAction, default=None,
+                       help="spatial encoder on when a request does not say (default on)")
+    relay.add_argument("--upstream-timeout-s", type=float, help="time limit of one upstream answer (default 120)")
     net = parser.add_argument_group("network and security")
     net.add_argument("--host", help="address to listen on (default 127.0.0.1; 0.0.0.0 for all interfaces)")
     net.add_argument("--port", type=int, help="TCP port (default 8500)")
@@ -56,7 +66,11 @@ def run(args: argparse.Namespace) -> int:
     from spatial_trace_ros.server.runner import serve
     from spatial_trace_ros.server.settings import build_settings, parse_size
 
-    values: dict[str, object] = {"backend": args.backend, "model_path": args.model}
+    values: dict[str, object] = {"backend": args.backend}
+    for option, field in (("model", "model_path"), ("upstream", "upstream_url"), ("spool", "spool_dir"),
+                          ("enable_spatial", "enable_spatial")):
+        if getattr(args, option) is not None:
+            values[field] = getattr(args, option)
     values.update({name: getattr(args, name) for name in _OPTIONAL_FIELDS if getattr(args, name) is not None})
     if args.input_size is not None:
         values["input_size"] = parse_size(args.input_size)

@@ -65,11 +65,14 @@ class BackendProvider:
                 raise ConfigError(f"the {name} backend reads each sample's scene from the dataset; drop the "
                                   f"option(s) {', '.join(taken)}")
 
-    def check(self, entry: DatasetEntry) -> None:
-        """Build the backend once, so bad options fail before any request is sent."""
+    def check(self, entry: DatasetEntry, model_samples: int = 1, temperature: float = 0.0) -> None:
+        """Build the backend once, so bad options (and sampling it cannot do) fail before any request is sent."""
         model = self.model_for(entry)
-        if self.per_sample:
-            asyncio.run(model.aclose())
+        try:
+            model.check_sampling(model_samples, temperature)
+        finally:
+            if self.per_sample:
+                asyncio.run(model.aclose())
 
     def model_for(self, entry: DatasetEntry) -> TraceModel:
         if not self.per_sample:
@@ -298,7 +301,7 @@ def evaluate_backend(
                 "model_samples": model_samples, "temperature": temperature}
     provider = BackendProvider(backend, options, base_dir, factory)
     state = plan_run(entries, out / ANSWERS_FILE, n_samples)
-    provider.check(state.selected[0])
+    provider.check(state.selected[0], model_samples, temperature)
     check_run_identity(out, identity)
     written = 0
     if state.pending:

@@ -67,6 +67,7 @@ class TraceNode(Node):
         self._params = ParameterBinding(self, TraceStageConfig, on_change=self._apply)
         cfg: TraceStageConfig = self._params.config
         self._model = model or make_trace_model(cfg.backend, **cfg.backend_options())
+        self._model.check_sampling(cfg.n_samples, cfg.temperature)  # e.g. a greedy server asked for a consensus
         camera_qos = sensor_qos(cfg.qos_reliability)
         # Remapped names (``--ros-args -r``) are what the messages say, so report those.
         self._sync = FrameSynchronizer({k: self.resolve_topic_name(v) for k, v in TOPICS.items()})

@@ -19,6 +19,7 @@ from fastapi import FastAPI, Request, Security
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from pydantic import ValidationError
 from starlette.exceptions import HTTPException
 
 from spatial_trace_ros import __version__
@@ -123,11 +124,29 @@ def _validation_detail(err: RequestValidationError) -> str:
         msg = e.get("msg", "invalid")
         if e.get("type") == "json_invalid":
             msg = f"not valid JSON ({e.get('ctx', {}).get('error', 'decode error')})"
-        elif loc == "body" and e.get("type") in ("model_attributes_type", "dict_type", "missing"):
+        elif loc == "body" and e.get("type") in ("model_attributes_type", "model_type", "dict_type", "missing"):
             msg = "the body must be a JSON object sent with Content-Type: application/json"
         parts.append(f"{loc}: {msg}")
     detail = "invalid request: " + "; ".join(parts)
     return detail if len(detail) <= _MAX_DETAIL_CHARS else detail[: _MAX_DETAIL_CHARS - 3] + "..."
+
+
+_TRACE_REQUEST_BODY = {"required": True,
+                       "content": {"application/json": {"schema": {"$ref": "#/components/schemas/TraceRequest"}}}}
+_JSON_TYPES = ("application/json",)
+
+
+async def _read_trace_request(request: Request) -> TraceRequest:
+    """The body as a ``TraceRequest``, validated straight from the JSON bytes (pydantic's parser, about 3x
+    faster than decoding to Python objects first: the base64 images are megabytes of string)."""
+    content_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
+    if content_type not in _JSON_TYPES and not content_type.endswith("+json"):
+        raise RequestValidationError([{"type": "model_attributes_type", "loc": ("body",), "msg": "not JSON"}])
+    raw = await request.body()
+    try:
+        return TraceRequest.model_validate_json(raw)
+    except ValidationError as err:
+        raise RequestValidationError(err.errors(include_url=False, include_input=False)) from None
 
 
 _BEARER = HTTPBearer(auto_error=False, description="the server's token (--token-file)")
@@ -169,8 +188,9 @@ def create_app(service: TraceService, auth: BearerAuth, max_body_bytes: int, req
     }
 
     @app.post(TRACE_PATH, response_model=TraceResponse, responses=errors, dependencies=authorized,
-              summary="Predict a trace for one frame")
-    async def trace(body: TraceRequest, request: Request) -> TraceResponse:
+              summary="Predict a trace for one frame", openapi_extra={"requestBody": _TRACE_REQUEST_BODY})
+    async def trace(request: Request) -> TraceResponse:
+        body = await _read_trace_request(request)
         try:
             response = await asyncio.wait_for(service.trace(body), request_timeout_s)
         except asyncio.TimeoutError:
@@ -194,6 +214,17 @@ def create_app(service: TraceService, auth: BearerAuth, max_body_bytes: int, req
     async def metrics() -> Response:
         body, content_type = service.metrics.render()
         return Response(body, media_type=content_type)
+
+    def openapi() -> dict[str, Any]:
+        if app.openapi_schema is None:
+            document = FastAPI.openapi(app)
+            request_schema = TraceRequest.model_json_schema(ref_template="#/components/schemas/{model}")
+            schemas = document.setdefault("components", {}).setdefault("schemas", {})
+            schemas.update(request_schema.pop("$defs", {}))
+            schemas["TraceRequest"] = request_schema
+        return app.openapi_schema
+
+    app.openapi = openapi  # type: ignore[method-assign]
 
     @app.exception_handler(RequestError)
     async def on_request_error(request: Request, err: RequestError) -> JSONResponse:

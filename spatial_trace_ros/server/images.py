@@ -25,18 +25,29 @@ _DEPTH_MODES = ("I;16", "I;16L", "I;16B")
 
 @dataclass(frozen=True)
 class DecodedFrame:
-    """A request's images as arrays: color RGB uint8 (H, W, 3), depth in metres (H, W) or None (0 = none)."""
+    """A request's images: color RGB uint8 (H, W, 3), depth in metres (H, W) or None (0 = none).
 
-    rgb: np.ndarray
+    The checked encoded files ride along (``color_file``: PNG or JPEG bytes with ``color_suffix``;
+    ``depth_png``: the 16-bit PNG, ``depth_scale_m`` metres per unit) so a relay can write them to disk
+    as they came. A frame checked without its pixels (``decode_request(..., pixels=False)``) has
+    ``rgb`` and ``depth_m`` None.
+    """
+
+    rgb: np.ndarray | None
     depth_m: np.ndarray | None
+    color_file: bytes = b""
+    color_suffix: str = ".png"
+    depth_png: bytes | None = None
+    depth_scale_m: float = 0.001
+    size: tuple[int, int] | None = None  # (width, height) when rgb is None
 
     @property
     def width(self) -> int:
-        return int(self.rgb.shape[1])
+        return int(self.rgb.shape[1]) if self.rgb is not None else self.size[0]
 
     @property
     def height(self) -> int:
-        return int(self.rgb.shape[0])
+        return int(self.rgb.shape[0]) if self.rgb is not None else self.size[1]
 
 
 def _b64(field: str, text: str) -> bytes:
@@ -53,7 +64,9 @@ def _too_large(field: str, size: str, max_side_px: int) -> RequestError:
     )
 
 
-def _open(field: str, data: bytes, formats: tuple[str, ...], max_side_px: int) -> Image.Image:
+def _open(field: str, data: bytes, formats: tuple[str, ...], max_side_px: int, load: bool = True) -> Image.Image:
+    """The image, its size checked from the header first; ``load`` False checks the file's structure
+    (PNG chunk checksums) without decoding the pixels."""
     try:
         image = Image.open(io.BytesIO(data), formats=list(formats))
     except UnidentifiedImageError:
@@ -68,7 +81,10 @@ def _open(field: str, data: bytes, formats: tuple[str, ...], max_side_px: int) -
     if width < 1 or height < 1:
         raise RequestError(400, f"{field} is empty ({width}x{height} px)")
     try:
-        image.load()
+        if load:
+            image.load()
+        elif image.format == "PNG":
+            Image.open(io.BytesIO(data), formats=["PNG"]).verify()
     except (OSError, ValueError, SyntaxError, Image.DecompressionBombError) as err:
         raise RequestError(400, f"{field} is truncated or corrupt ({err})") from None
     return image
@@ -76,43 +92,64 @@ def _open(field: str, data: bytes, formats: tuple[str, ...], max_side_px: int) -
 
 def decode_color(text: str, max_side_px: int) -> np.ndarray:
     """Base64 PNG/JPEG → RGB uint8 (H, W, 3)."""
-    image = _open("image_b64", _b64("image_b64", text), _COLOR_FORMATS, max_side_px)
+    return _decode_color_bytes(_b64("image_b64", text), max_side_px)[0]
+
+
+def _decode_color_bytes(data: bytes, max_side_px: int, pixels: bool = True) -> tuple[np.ndarray | None, str,
+                                                                                   tuple[int, int]]:
+    image = _open("image_b64", data, _COLOR_FORMATS, max_side_px, load=pixels)
+    suffix = ".jpg" if image.format == "JPEG" else ".png"
+    if not pixels:
+        return None, suffix, image.size
     if image.mode != "RGB":
         image = image.convert("RGB")
-    return np.asarray(image, dtype=np.uint8)
+    return np.asarray(image, dtype=np.uint8), suffix, image.size
 
 
 def decode_depth(text: str, scale_m: float, max_side_px: int) -> np.ndarray:
     """Base64 single-channel 16-bit PNG → depth in metres (H, W) float32; 0 stays 0 (no reading)."""
-    image = _open("depth_png_b64", _b64("depth_png_b64", text), ("PNG",), max_side_px)
+    return _decode_depth_bytes(_b64("depth_png_b64", text), scale_m, max_side_px)[0]
+
+
+def _decode_depth_bytes(data: bytes, scale_m: float, max_side_px: int, pixels: bool = True
+                        ) -> tuple[np.ndarray | None, tuple[int, int]]:
+    image = _open("depth_png_b64", data, ("PNG",), max_side_px, load=pixels)
     if image.mode not in _DEPTH_MODES:
         bands = len(image.getbands())
         raise RequestError(
             400, f"depth_png_b64 must be a single-channel 16-bit PNG (as realsense aligned depth), got mode "
             f"{image.mode!r} with {bands} channel(s); encode the uint16 depth image with cv2.imencode('.png', d)",
         )
+    if not pixels:
+        return None, image.size
     raw = np.asarray(image).astype(np.uint16, copy=False)
-    return raw.astype(np.float32) * np.float32(scale_m)
+    return raw.astype(np.float32) * np.float32(scale_m), image.size
 
 
-def decode_request(request: TraceRequest, max_side_px: int) -> DecodedFrame:
-    """Both images of a request, checked against each other and against the stated intrinsics."""
-    rgb = decode_color(request.image_b64, max_side_px)
-    depth = None
+def decode_request(request: TraceRequest, max_side_px: int, pixels: bool = True) -> DecodedFrame:
+    """Both images of a request, checked against each other and against the stated intrinsics.
+
+    ``pixels`` False (a relay that passes the files on) checks formats, sizes and PNG checksums from
+    the files' structure without decoding the pixels.
+    """
+    color_file = _b64("image_b64", request.image_b64)
+    rgb, suffix, (width, height) = _decode_color_bytes(color_file, max_side_px, pixels)
+    depth = depth_png = None
     if request.depth_png_b64 is not None:
-        depth = decode_depth(request.depth_png_b64, request.depth_scale_m, max_side_px)
-        if depth.shape != rgb.shape[:2]:
+        depth_png = _b64("depth_png_b64", request.depth_png_b64)
+        depth, (d_width, d_height) = _decode_depth_bytes(depth_png, request.depth_scale_m, max_side_px, pixels)
+        if (d_width, d_height) != (width, height):
             raise RequestError(
-                400, f"depth is {depth.shape[1]}x{depth.shape[0]} px but the color image is "
-                f"{rgb.shape[1]}x{rgb.shape[0]} px; send depth aligned to color",
+                400, f"depth is {d_width}x{d_height} px but the color image is {width}x{height} px; send depth "
+                "aligned to color",
             )
     intr = request.intrinsics
-    if intr is not None and (intr.width, intr.height) != (rgb.shape[1], rgb.shape[0]):
+    if intr is not None and (intr.width, intr.height) != (width, height):
         raise RequestError(
             400, f"intrinsics are for {intr.width}x{intr.height} px but the color image is "
-            f"{rgb.shape[1]}x{rgb.shape[0]} px; scale the intrinsics to the image sent",
+            f"{width}x{height} px; scale the intrinsics to the image sent",
         )
-    return DecodedFrame(rgb, depth)
+    return DecodedFrame(rgb, depth, color_file, suffix, depth_png, request.depth_scale_m, (width, height))
 
 
 def to_model_input(frame: DecodedFrame, width: int, height: int) -> tuple[np.ndarray, np.ndarray]:

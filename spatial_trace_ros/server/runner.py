@@ -61,7 +61,8 @@ def serve(settings: ServerSettings, log_level: str = "info", access_log: bool = 
     sock = bind_socket(settings.host, settings.port)
     try:
         backend = load_backend(settings)
-        log.info("loaded %s as %s v%s: %s", settings.model_path, backend.identity.name, backend.identity.version,
+        log.info("loaded %s as %s v%s: %s", settings.model_path or settings.upstream_url, backend.identity.name,
+                 backend.identity.version,
                  backend.describe())
         service = TraceService(backend, settings, ServerMetrics())
         app = create_app(service, BearerAuth(token), settings.max_body_bytes, settings.request_timeout_s)

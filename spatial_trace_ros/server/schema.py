@@ -23,6 +23,7 @@ METRICS_PATH = "/metrics"
 MAX_INSTRUCTION_CHARS = 2000
 MAX_SAMPLES = 16
 MAX_NEW_TOKENS = 4096
+MAX_PROMPT_CHARS = 8000
 
 
 class Intrinsics(BaseModel):
@@ -64,9 +65,21 @@ class TraceRequest(BaseModel):
     intrinsics: Intrinsics | None = Field(default=None, description="color camera intrinsics, if known")
     n_samples: int = Field(
         default=1, ge=1, le=MAX_SAMPLES,
-        description="answers wanted; deterministic tensor models return one sample whatever is asked",
+        description="answers wanted; more than 1 needs a model that samples (text models, temperature > 0): "
+        "deterministic models answer 400",
     )
     temperature: float = Field(default=0.0, ge=0.0, le=2.0, description="sampling temperature; 0 = greedy")
+    seed: int | None = Field(default=None, ge=0, description="sampling seed (text models): the same seed, request "
+                             "and model give the same samples")
+    prompt: str | None = Field(
+        default=None, min_length=1, max_length=MAX_PROMPT_CHARS,
+        description="text models: the exact prompt to send (default: the server's --prompt-template filled with "
+        "the instruction)",
+    )
+    enable_spatial: bool | None = Field(
+        default=None, description="robotracer-relay: RoboTracer's spatial encoder on or off (default: the relay's "
+        "--enable-spatial)",
+    )
     max_new_tokens: int = Field(
         default=512, ge=1, le=MAX_NEW_TOKENS, description="longest text answer (text models only) [tokens]"
     )

@@ -79,10 +79,10 @@ class TraceService:
         if backend.kind == "tensor":
             for size in sorted({self.batcher.max_batch_size, 1}, reverse=True):
                 shape = (size, 3, backend.input_height, backend.input_width)
-                backend.infer(np.zeros(shape, np.float32), np.zeros((size, 1, *shape[2:]), np.float32))
+                backend.infer(np.zeros(shape, np.float32), np.zeros((size, 1, *shape[2:]), np.float32),
+                              ["warm up"] * size)
         else:
-            gray = np.full((64, 64, 3), 128, np.uint8)
-            backend.generate(TextQuery(gray, "warm up", 1, 0.0, 2))
+            backend.warm_up()
 
     def begin_drain(self) -> None:
         """Refuse new requests from now on; the ones in flight finish."""
@@ -111,6 +111,9 @@ class TraceService:
         ready, reason = self.readiness()
         if not ready:
             raise RequestError(503, f"{reason}; retry when /readyz answers 200", "not_ready", _RETRY)
+        problem = self.backend.sampling_problem(request.n_samples, request.temperature)
+        if problem:
+            raise RequestError(400, problem)
         started = time.perf_counter()
         self.in_flight += 1
         self.metrics.in_flight.set(self.in_flight)
@@ -142,12 +145,13 @@ class TraceService:
             self.metrics.in_flight.set(self.in_flight)
 
     def _prepare(self, request: TraceRequest) -> tuple[DecodedFrame, Any]:
-        frame = decode_request(request, self.settings.max_image_side_px)
+        frame = decode_request(request, self.settings.max_image_side_px, self.backend.needs_pixels)
         backend = self.backend
         if backend.kind == "tensor":
-            return frame, to_model_input(frame, backend.input_width, backend.input_height)
+            return frame, (*to_model_input(frame, backend.input_width, backend.input_height), request.instruction)
         query = TextQuery(frame.rgb, request.instruction, request.n_samples, request.temperature,
-                          request.max_new_tokens)
+                          request.max_new_tokens, request.seed, request.prompt, frame, request.intrinsics,
+                          request.enable_spatial)
         return frame, query
 
     def _run_batch(self, payloads: Sequence[Any]) -> list[Any]:
@@ -156,7 +160,7 @@ class TraceService:
             return [backend.generate(p) for p in payloads]
         images = np.stack([p[0] for p in payloads])
         depths = np.stack([p[1] for p in payloads])
-        traces = backend.infer(images, depths)
+        traces = backend.infer(images, depths, [p[2] for p in payloads])
         if traces.ndim != 3 or traces.shape[0] != len(payloads) or traces.shape[2] != 3:
             raise ValueError(f"the model returned shape {list(traces.shape)} for a batch of {len(payloads)}; "
                              "the contract is [B, K, 3]")

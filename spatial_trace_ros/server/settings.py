@@ -15,8 +15,9 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 from spatial_trace_ros.errors import ConfigError
 
 TOKEN_ENV_VAR = "SPATIAL_TRACE_SERVER_TOKEN"
-BACKEND_NAMES = ("onnx", "torch", "transformers")
-_OPTION_NAMES = {"model_path": "--model"}
+BACKEND_NAMES = ("onnx", "torch", "transformers", "robotracer-relay")
+RELAY = "robotracer-relay"
+_OPTION_NAMES = {"model_path": "--model", "upstream_url": "--upstream", "spool_dir": "--spool"}
 _DEVICE_PATTERN = re.compile(r"^(auto|cpu|cuda(:\d+)?)$")
 
 
@@ -25,8 +26,27 @@ class ServerSettings(BaseModel):
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
-    backend: Literal["onnx", "torch", "transformers"] = Field(description="how the model file is run")
-    model_path: Path = Field(description="ONNX file, TorchScript .pt / torch.export .pt2 file, or checkpoint folder")
+    backend: Literal["onnx", "torch", "transformers", "robotracer-relay"] = Field(
+        description="how the model file is run, or robotracer-relay: pass frames on to a RoboTracer server"
+    )
+    model_path: Path | None = Field(
+        default=None, description="ONNX file, TorchScript .pt / torch.export .pt2 file, or checkpoint folder"
+    )
+    upstream_url: str | None = Field(
+        default=None, description="robotracer-relay: the RoboTracer spatial-encoder server, e.g. http://127.0.0.1:25554"
+    )
+    spool_dir: Path | None = Field(
+        default=None, description="robotracer-relay: folder for the frame files the RoboTracer server reads"
+    )
+    depth_format: Literal["png16_mm", "npy_m"] = Field(
+        default="png16_mm", description="robotracer-relay: depth files as 16-bit PNG [mm] or float32 .npy [m]"
+    )
+    enable_spatial: bool = Field(
+        default=True, description="robotracer-relay: spatial encoder on when the request does not say"
+    )
+    upstream_timeout_s: float = Field(
+        default=120.0, gt=0.0, le=3600.0, description="robotracer-relay: time limit of one upstream answer [s]"
+    )
     device: str = Field(
         default="auto", description="auto (CUDA when present, else CPU), cpu, cuda or cuda:N"
     )
@@ -84,8 +104,29 @@ class ServerSettings(BaseModel):
             raise ValueError(f"{value[0]}x{value[1]} is not a usable model input size; each side 8..8192 px")
         return value
 
+    @field_validator("upstream_url")
+    @classmethod
+    def _http_url(cls, value: str | None) -> str | None:
+        if value is not None and not value.startswith(("http://", "https://")):
+            raise ValueError(f"{value!r} must start with http:// or https://")
+        return value.rstrip("/") if value else value
+
     @model_validator(mode="after")
     def _combinations(self) -> ServerSettings:
+        relay_only = [f for f in ("upstream_url", "spool_dir") if getattr(self, f) is not None]
+        if self.backend == RELAY:
+            missing = [_OPTION_NAMES[f] for f in ("upstream_url", "spool_dir") if getattr(self, f) is None]
+            if missing:
+                raise ValueError(f"the robotracer-relay backend needs {' and '.join(missing)} (the RoboTracer "
+                                 "server's address and a folder it can read)")
+            if self.model_path is not None:
+                raise ValueError("the robotracer-relay backend hosts no model file; drop --model")
+        else:
+            if self.model_path is None:
+                raise ValueError(f"the {self.backend} backend needs --model (the model file or checkpoint folder)")
+            if relay_only:
+                raise ValueError(f"{', '.join(_OPTION_NAMES[f] for f in relay_only)} apply only to "
+                                 "--backend robotracer-relay")
         if self.precision == "fp16" and self.device == "cpu":
             raise ValueError("--precision fp16 needs a CUDA device; use --precision fp32 (or auto) on the CPU")
         if self.precision == "fp16" and self.backend == "onnx":
@@ -94,10 +135,6 @@ class ServerSettings(BaseModel):
                 "so export the model in fp16 instead"
             )
         return self
-
-    @property
-    def uses_batching(self) -> bool:
-        return self.backend in ("onnx", "torch") and self.max_batch_size > 1
 
 
 def parse_size(text: str) -> tuple[int, int]:
@@ -117,5 +154,6 @@ def build_settings(**values: object) -> ServerSettings:
         for e in err.errors():
             field = str(e["loc"][0]) if e["loc"] else ""
             option = _OPTION_NAMES.get(field, "--" + field.replace("_", "-")) if field else "settings"
-            problems.append(f"{option}: {e['msg']}")
+            message = str(e["msg"]).removeprefix("Value error, ")
+            problems.append(message if option == "settings" else f"{option}: {message}")
         raise ConfigError("invalid server settings: " + "; ".join(problems)) from None

@@ -4,6 +4,9 @@ One process serves all three APIs the trace backends talk to:
 
 - RoboTracer/RoboRefer Flask API: ``POST /query`` (base64 ``image_url``/``depth_url``, ``enable_depth``,
   ``text``) -> ``{"answer": ...}``
+- RoboTracer's spatial-encoder API on the same path: ``POST /query`` with ``image_paths``,
+  ``depth_z_paths``, ``intrinsics``, ``enable_spatial``, ``text``; the files are read from disk (16-bit PNG
+  in mm or float32 ``.npy`` in metres for depth) and what they hold is recorded
 - OpenAI chat completions: ``POST /v1/chat/completions`` (image as a base64 data URL) -> ``choices``
 - the project's trace server: ``POST /v1/trace`` (validated with the real ``server.schema`` models)
 
@@ -60,6 +63,10 @@ class FakeConfig(BaseModel):
         True, description="read and check each request body; off = answer as soon as the body is in (benchmarks)"
     )
     model_name: str = "fake-vlm"
+    path_map: dict[str, str] = Field(
+        default_factory=dict, description="spatial API: path prefixes as the server sees them -> local prefixes "
+        "(a shared folder mounted elsewhere)"
+    )
 
 
 class FakeState:
@@ -131,6 +138,53 @@ def _image_summary(color: np.ndarray | None, depth: np.ndarray | None) -> dict[s
     return out
 
 
+def _path_list(body: dict[str, Any], key: str, required: bool = False) -> list[str]:
+    value = body.get(key)
+    if value is None and not required:
+        return []
+    if not isinstance(value, list) or not value or not all(isinstance(p, str) for p in value):
+        raise HTTPException(400, f"{key} must be a non-empty list of paths" + ("" if required else " or null"))
+    return value
+
+
+def _local_path(path: str, path_map: dict[str, str]) -> str:
+    for server_prefix, local_prefix in path_map.items():
+        if path.startswith(server_prefix):
+            return local_prefix + path[len(server_prefix):]
+    return path
+
+
+def _is_intrinsics(k: object) -> bool:
+    if not (isinstance(k, list) and len(k) == 3 and all(isinstance(r, list) and len(r) == 3 for r in k)):
+        return False
+    m = np.array(k, dtype=float)
+    return bool(m[0, 0] > 0 and m[1, 1] > 0 and m[0, 1] == m[1, 0] == m[2, 0] == m[2, 1] == 0 and m[2, 2] == 1)
+
+
+def _read_image_file(path: str) -> np.ndarray:
+    arr = cv2.imread(path, cv2.IMREAD_COLOR)
+    if arr is None:
+        raise HTTPException(400, f"image file {path} is missing or not an image")
+    return arr
+
+
+def _read_depth_file(path: str) -> np.ndarray:
+    """A depth file as uint16 millimetres: a 16-bit PNG as it is, a float32 .npy in metres rounded to mm."""
+    if path.endswith(".npy"):
+        try:
+            metres = np.load(path, allow_pickle=False)
+        except (OSError, ValueError):
+            raise HTTPException(400, f"depth file {path} is missing or not a .npy array") from None
+        if metres.dtype != np.float32 or metres.ndim != 2:
+            raise HTTPException(400, f"depth file {path} must be float32 (H, W) metres, got {metres.dtype} "
+                                f"{metres.shape}")
+        return np.rint(metres * 1000.0).astype(np.uint16)
+    arr = cv2.imread(path, cv2.IMREAD_UNCHANGED)
+    if arr is None or arr.dtype != np.uint16 or arr.ndim != 2:
+        raise HTTPException(400, f"depth file {path} is missing or not a single-channel 16-bit PNG")
+    return arr
+
+
 def build_app(state: FakeState) -> FastAPI:
     app = FastAPI(title="fake trace model servers")
 
@@ -181,6 +235,35 @@ def build_app(state: FakeState) -> FastAPI:
             state.counter = itertools.count()
         return state.config.model_dump()
 
+    async def spatial_query(body: dict[str, Any]) -> Response:
+        paths = [_local_path(p, state.config.path_map) for p in _path_list(body, "image_paths", required=True)]
+        depth_paths = [_local_path(p, state.config.path_map) for p in _path_list(body, "depth_z_paths")]
+        intrinsics = body.get("intrinsics")
+        if body.get("enable_spatial") not in (0, 1) or isinstance(body.get("enable_spatial"), bool):
+            raise HTTPException(400, "enable_spatial must be the integer 0 or 1")
+        if not isinstance(body.get("text"), str) or not body["text"].strip():
+            raise HTTPException(400, "text must be a non-empty string")
+        if intrinsics is not None and not _is_intrinsics(intrinsics):
+            raise HTTPException(400, "intrinsics must be [[fx, 0, cx], [0, fy, cy], [0, 0, 1]]")
+        if depth_paths and intrinsics is None:
+            raise HTTPException(400, "depth_z_paths need intrinsics")
+        if len(paths) != 1 or len(depth_paths) > 1:
+            raise HTTPException(400, "expected one image path and at most one depth path")
+        color = _read_image_file(paths[0])
+        depth_mm = _read_depth_file(depth_paths[0]) if depth_paths else None
+        if depth_mm is not None and depth_mm.shape != color.shape[:2]:
+            raise HTTPException(400, f"depth {depth_mm.shape} is not aligned to color {color.shape[:2]}")
+        record({"api": "spatial", "text": body["text"], "enable_spatial": body["enable_spatial"],
+                "intrinsics": intrinsics, "image_path": paths[0], "depth_path": depth_paths[0] if depth_paths else None,
+                "color_sha1": hashlib.sha1(np.ascontiguousarray(color[:, :, ::-1]).tobytes()).hexdigest(),
+                "depth_mm_sha1": hashlib.sha1(depth_mm.tobytes()).hexdigest() if depth_mm is not None else None,
+                "image_shape": list(color.shape)})
+        failure = await behave("robotracer")
+        if failure is not None:
+            return failure
+        answer = GARBAGE_ANSWER if state.config.mode == "garbage" else state.next_answers(1)[0]
+        return JSONResponse({"answer": answer})
+
     @app.post("/query")
     async def robotracer_query(request: Request) -> Response:
         raw = await request.body()
@@ -188,6 +271,8 @@ def build_app(state: FakeState) -> FastAPI:
             record({"api": "robotracer", "bytes": len(raw)})
             return JSONResponse({"answer": state.next_answers(1)[0]})
         body = _json_object(raw)
+        if "image_paths" in body:
+            return await spatial_query(body)
         for key, kind in (("image_url", list), ("depth_url", list), ("enable_depth", int), ("text", str)):
             if not isinstance(body.get(key), kind):
                 raise HTTPException(400, f"field {key!r} missing or not a {kind.__name__}")
@@ -266,7 +351,7 @@ def build_app(state: FakeState) -> FastAPI:
             depth = _decode_image(_b64_bytes(body.depth_png_b64, "depth_png_b64"), "depth_png_b64", depth=True)
         record({"api": "trace", "instruction": body.instruction, "n_samples": body.n_samples,
                 "temperature": body.temperature, "max_new_tokens": body.max_new_tokens,
-                "depth_scale_m": body.depth_scale_m,
+                "depth_scale_m": body.depth_scale_m, "seed": body.seed, "prompt": body.prompt,
                 "intrinsics": body.intrinsics.model_dump() if body.intrinsics else None,
                 **_image_summary(color, depth)})
         failure = await behave("trace")

@@ -5,6 +5,11 @@ Several samples of the same question are drawn at temperature > 0. Each parseabl
 wild outlier cannot pull it away the way an average would. The agreement score says how many of the
 requested samples lie within ``agreement_radius_m`` of the medoid; below ``min_agreement`` the caller
 refuses the trace rather than act on a coin toss.
+
+Agreement only means something between independent samples. When every parseable sample is the same
+trace (a server that decodes greedily, whatever temperature was asked), the samples are one answer
+repeated: the result says "no independent samples" and counts them as one (agreement 1/N), never as
+N agreeing voices.
 """
 
 from __future__ import annotations
@@ -49,15 +54,23 @@ def dtw_distance(a: np.ndarray, b: np.ndarray) -> float:
 
 @dataclass(frozen=True, eq=False)
 class ConsensusResult:
-    """Which candidate won, how many agree with it, and the pairwise DTW distances (metres)."""
+    """Which candidate won, how many agree with it, and the pairwise DTW distances (metres).
+    ``independent`` is False when all candidates (two or more) are one identical trace."""
 
     index: int
     agreement: float
     n_agreeing: int
     n_requested: int
     distances: np.ndarray
+    independent: bool = True
 
     def describe(self, agreement_radius_m: float) -> str:
+        if not self.independent:
+            k = len(self.distances)
+            return (
+                f"no independent samples: all {k} parseable samples of {self.n_requested} are the same trace "
+                f"(a server that decodes greedily?), so they count as one answer (agreement {self.agreement:.2f})"
+            )
         return (
             f"{self.n_agreeing} of {self.n_requested} samples lie within {agreement_radius_m:.3f} m (DTW) of "
             f"the medoid sample #{self.index} (agreement {self.agreement:.2f})"
@@ -78,7 +91,10 @@ def choose_consensus(
         raise ValueError(f"n_requested ({n_requested}) is smaller than the number of candidates ({len(candidates)})")
     if not agreement_radius_m > 0:
         raise ValueError(f"agreement_radius_m must be positive, got {agreement_radius_m}")
-    resampled = [resample_by_count(c, DTW_RESAMPLE_POINTS) for c in candidates]
+    arrays = [np.asarray(c, dtype=float) for c in candidates]
+    if len(arrays) > 1 and all(a.shape == arrays[0].shape and np.array_equal(a, arrays[0]) for a in arrays[1:]):
+        return ConsensusResult(0, 1 / n_requested, 1, n_requested, np.zeros((len(arrays), len(arrays))), False)
+    resampled = [resample_by_count(c, DTW_RESAMPLE_POINTS) for c in arrays]
     k = len(resampled)
     distances = np.zeros((k, k))
     for i in range(k):

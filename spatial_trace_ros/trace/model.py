@@ -55,6 +55,10 @@ class TraceModel(ABC):
     async def answer(self, query: TraceQuery) -> list[ModelAnswer]:
         """``query.n_samples`` answers (fewer only if some samples failed; at least one or raise)."""
 
+    def check_sampling(self, n_samples: int, temperature: float) -> None:  # noqa: B027 - optional hook
+        """Raise ``ConfigError`` when this backend cannot give ``n_samples`` independent answers (e.g. a
+        server that decodes greedily). Called at start-up by the trace node and ``eval``, and per request."""
+
     async def aclose(self) -> None:  # noqa: B027 - optional hook
         """Release connections."""
 

@@ -5,7 +5,7 @@ intermediate coordinates. The rule is that the *final* list of points counts:
 
 1. Reasoning is dropped: text up to the last ``</think>``; inside the last ``<answer>...</answer>``
    if there is one.
-2. Every bracketed value in what is left is read with a small tolerant grammar (JSON lists, Python
+2. Every bracketed value in what is left is read with a small tolerant grammar (``answer_grammar``: JSON lists, Python
    tuples, JSON objects). A *candidate* is a list whose items are all points (2-3 numbers) or
    ``{"point": [...]}`` objects. Lone points such as ``[600, 520]`` are intermediate coordinates.
 3. The last candidate inside a closed code fence wins; without fences, the last candidate.
@@ -21,34 +21,17 @@ from __future__ import annotations
 import math
 import re
 from dataclasses import dataclass, field
-from typing import NamedTuple
 
 import numpy as np
 
 from spatial_trace_ros.errors import ConfigError, TraceParseError
+from spatial_trace_ros.trace.answer_grammar import Obj, Seq, is_number, scan_values
 from spatial_trace_ros.trace.conventions import MAX_MODEL_DEPTH_M, Convention, get_convention
 
 # Real answers, reasoning included, run to a few thousand characters (4096 tokens is ~16k).
 MAX_ANSWER_CHARS = 50_000
-_MAX_NESTING = 16
 _SNIPPET_CHARS = 160
 
-_TOKEN_RE = re.compile(
-    r"""
-    (?P<space>\s+)
-  | (?P<num>[-+]?(?:(?:\d+\.?\d*|\.\d+)(?:[eE][-+]?\d+)?|(?i:inf(?:inity)?|nan)\b))
-  | (?P<str>"(?:[^"\\\n]|\\.){0,400}")
-  | (?P<word>[A-Za-z_][A-Za-z_0-9]*)
-  | (?P<open>[\[({])
-  | (?P<close>[\])}])
-  | (?P<punct>[,:])
-  | (?P<other>.)
-    """,
-    re.VERBOSE | re.DOTALL,
-)
-_CLOSER_OF = {"[": "]", "(": ")", "{": "}"}
-_OPENER_OF = {v: k for k, v in _CLOSER_OF.items()}
-_WORD_VALUES = {"true": True, "false": False, "null": None, "none": None}
 _THINK_CLOSE_RE = re.compile(r"</think\s*>", re.IGNORECASE)
 _THINK_OPEN_RE = re.compile(r"<think\s*>", re.IGNORECASE)
 _ANSWER_OPEN_RE = re.compile(r"<answer\s*>", re.IGNORECASE)
@@ -76,174 +59,6 @@ class ParsedAnswer:
 
     def __len__(self) -> int:
         return len(self.uv)
-
-
-# -- tokens and values ---------------------------------------------------------------------------
-
-
-class _Token(NamedTuple):
-    kind: str
-    text: str
-    start: int
-    end: int
-
-
-@dataclass(frozen=True, eq=False)
-class _Seq:
-    items: list
-    bracket: str
-    start: int
-    end: int
-
-
-@dataclass(frozen=True, eq=False)
-class _Obj:
-    pairs: dict
-    start: int
-    end: int
-
-
-_FAIL = object()
-
-
-def _tokenize(text: str) -> list[_Token]:
-    tokens = []
-    for m in _TOKEN_RE.finditer(text):
-        kind = m.lastgroup
-        if kind != "space":
-            tokens.append(_Token(kind, m.group(), m.start(), m.end()))
-    return tokens
-
-
-def _match_brackets(tokens: list[_Token]) -> tuple[dict[int, int], list[int]]:
-    """Pair each opener with its closer; also return openers still open at the end of the text.
-
-    A closer pairs with the nearest open bracket of its own type; brackets opened after that one
-    and never closed are abandoned. Per-type stacks keep this linear.
-    """
-    match: dict[int, int] = {}
-    stack: list[int] = []
-    by_type: dict[str, list[int]] = {"[": [], "(": [], "{": []}
-    for i, tok in enumerate(tokens):
-        if tok.kind == "open":
-            by_type[tok.text].append(len(stack))
-            stack.append(i)
-        elif tok.kind == "close":
-            depths = by_type[_OPENER_OF[tok.text]]
-            if not depths:
-                continue
-            depth = depths[-1]
-            while len(stack) > depth:
-                j = stack.pop()
-                by_type[tokens[j].text].pop()
-            match[j] = i  # j: the opener popped last, the one at ``depth``
-    return match, list(stack)
-
-
-class _ValueReader:
-    """Reads bracketed values with a tolerant JSON/Python-literal grammar, memoised per start token."""
-
-    def __init__(self, tokens: list[_Token], match: dict[int, int]) -> None:
-        self.tokens = tokens
-        self.match = match
-        self.memo: dict[int, object] = {}
-
-    def read(self, i: int, depth: int = 0) -> object:
-        """The value starting at token ``i`` (``_FAIL`` if the bracketed text is not one)."""
-        if i in self.memo:
-            return self.memo[i]
-        if depth >= _MAX_NESTING:
-            return _FAIL  # not memoised: read from a shallower start, this token may still be fine
-        value = self._read(i, depth)
-        self.memo[i] = value
-        return value
-
-    def _scalar(self, tok: _Token) -> object:
-        if tok.kind == "num":
-            return float(tok.text)
-        if tok.kind == "str":
-            return tok.text[1:-1]
-        if tok.kind == "word" and tok.text.lower() in _WORD_VALUES:
-            return _WORD_VALUES[tok.text.lower()]
-        return _FAIL
-
-    def _read(self, i: int, depth: int) -> object:
-        tok = self.tokens[i]
-        if tok.kind != "open":
-            return self._scalar(tok)
-        end = self.match.get(i)
-        if end is None:
-            return _FAIL
-        items: list = []
-        keys: list = []
-        j = i + 1
-        is_obj = tok.text == "{"
-        while j < end:
-            if is_obj:
-                key_tok = self.tokens[j]
-                if key_tok.kind not in ("str", "word") or j + 2 >= end or self.tokens[j + 1].text != ":":
-                    return _FAIL
-                keys.append(key_tok.text.strip('"'))
-                j += 2
-            value = self.read(j, depth + 1)
-            if value is _FAIL:
-                return _FAIL
-            items.append(value)
-            j = (self.match[j] + 1) if self.tokens[j].kind == "open" else j + 1
-            if j < end:
-                if self.tokens[j].text != ",":
-                    return _FAIL
-                j += 1
-        start, stop = tok.start, self.tokens[end].end
-        if is_obj:
-            return _Obj(dict(zip(keys, items)), start, stop)
-        return _Seq(items, tok.text, start, stop)
-
-
-def _is_number(v: object) -> bool:
-    return isinstance(v, float)
-
-
-def _is_point(v: object) -> bool:
-    """A bracketed group of scalars with at least one number: what a single point looks like."""
-    return (
-        isinstance(v, _Seq)
-        and len(v.items) > 0
-        and all(x is None or isinstance(x, bool | float) for x in v.items)
-        and any(_is_number(x) for x in v.items)
-    )
-
-
-def _is_point_object(v: object) -> bool:
-    return isinstance(v, _Obj) and "point" in v.pairs and _is_point(v.pairs["point"])
-
-
-def _is_candidate(v: object) -> bool:
-    return (
-        isinstance(v, _Seq)
-        and len(v.items) > 0
-        and all(_is_point(x) or _is_point_object(x) for x in v.items)
-    )
-
-
-@dataclass
-class _Scan:
-    candidates: list[_Seq] = field(default_factory=list)
-    lone_points: list[_Seq] = field(default_factory=list)
-
-
-def _collect(value: object, scan: _Scan) -> None:
-    """Walk a value tree, recording point lists (without descending into them) and lone points."""
-    if _is_candidate(value):
-        scan.candidates.append(value)
-    elif _is_point(value):
-        scan.lone_points.append(value)
-    elif isinstance(value, _Seq):
-        for item in value.items:
-            _collect(item, scan)
-    elif isinstance(value, _Obj):
-        for item in value.pairs.values():
-            _collect(item, scan)
 
 
 # -- scoping ----------------------------------------------------------------------------------------
@@ -297,10 +112,10 @@ def _format_num(v: float) -> str:
     return f"{v:g}"
 
 
-def _points_from_candidate(cand: _Seq, conv: Convention, snippet: str) -> list[list]:
+def _points_from_candidate(cand: Seq, conv: Convention, snippet: str) -> list[list]:
     rows: list[list] = []
     for k, item in enumerate(cand.items):
-        if isinstance(item, _Obj):
+        if isinstance(item, Obj):
             if not conv.point_objects:
                 raise _fail(
                     f'the answer uses {{"point": ...}} objects (Gemini style, y first), which the '
@@ -310,7 +125,7 @@ def _points_from_candidate(cand: _Seq, conv: Convention, snippet: str) -> list[l
             item = item.pairs["point"]
         values = item.items
         for v in values:
-            if not _is_number(v):
+            if not is_number(v):
                 raise _fail(f"point #{k} has a non-numeric value {v!r}; every coordinate must be a number", snippet)
         rows.append(values)
     return rows
@@ -352,6 +167,14 @@ def _check_rows(rows: list[list], conv: Convention, width: int, height: int, sni
                 f"{conv.name} convention writes {conv.description} ({scale}, image {width}x{height}){hint}",
                 snippet,
             )
+    if (conv.scale is None or conv.scale > 1.0) and float(np.max(xy)) <= 1.0:
+        scale = "pixels" if conv.scale is None else f"a 0-{_format_num(conv.scale)} scale"
+        raise _fail(
+            f"every coordinate lies between 0 and 1, but the {conv.name} convention writes {scale}: read that way the "
+            "whole trace would sit in the image's top-left pixel. The numbers look like 0-1 fractions of the image "
+            "(the roborefer convention); use --convention roborefer for such models",
+            snippet,
+        )
     if arity == 3:
         d = values[:, 2]
         wrong = np.flatnonzero((d <= 0) | (d > MAX_MODEL_DEPTH_M))
@@ -364,6 +187,28 @@ def _check_rows(rows: list[list], conv: Convention, width: int, height: int, sni
                 snippet,
             )
     return values
+
+
+_Y_FIRST_RE = re.compile(r"[\[(]\s*y_?\d*\s*,\s*x_?\d*\s*[,)\]]|\"y\"\s*:\s*[-\d.]+\s*,\s*\"x\"", re.IGNORECASE)
+_X_FIRST_RE = re.compile(r"[\[(]\s*x_?\d*\s*,\s*y_?\d*\s*[,)\]]|\"x\"\s*:\s*[-\d.]+\s*,\s*\"y\"", re.IGNORECASE)
+
+
+def _check_axis_order(scope: str, conv: Convention, snippet: str) -> None:
+    """Refuse an answer that names its own axis order when that order is not the convention's: a model that
+    writes "(y, x)" read as x, y (or the reverse) swaps every point across the image diagonal."""
+    says_y_first, says_x_first = _Y_FIRST_RE.search(scope), _X_FIRST_RE.search(scope)
+    if says_y_first and not says_x_first and not conv.y_first:
+        raise _fail(
+            f"the answer writes its points y first ({says_y_first.group()!r}), but the {conv.name} convention reads "
+            "x first; use --convention gemini for models that answer [y, x] on a 0-1000 scale",
+            snippet,
+        )
+    if says_x_first and not says_y_first and conv.y_first:
+        raise _fail(
+            f"the answer writes its points x first ({says_x_first.group()!r}), but the {conv.name} convention reads "
+            "[y, x]; use --convention robotracer for x-first answers on a 0-1000 scale",
+            snippet,
+        )
 
 
 def _range_hint(xy: np.ndarray, conv: Convention, width: int, height: int) -> str:
@@ -400,19 +245,7 @@ def parse_answer(text: str, convention: str | Convention, width: int, height: in
             f"Start: {_excerpt(text[:200])!r}"
         )
     scope, where = _final_answer_scope(text)
-    tokens = _tokenize(scope)
-    match, open_at_end = _match_brackets(tokens)
-    reader = _ValueReader(tokens, match)
-    scan = _Scan()
-    i = 0
-    while i < len(tokens):
-        if tokens[i].kind == "open" and i in match:
-            value = reader.read(i)
-            if value is not _FAIL:
-                _collect(value, scan)
-                i = match[i] + 1
-                continue
-        i += 1
+    tokens, _, open_at_end, scan = scan_values(scope)
 
     fences, open_fence = _fence_spans(scope)
     fenced = [c for c in scan.candidates if any(a <= c.start and c.end <= b for a, b in fences)]
@@ -443,6 +276,7 @@ def parse_answer(text: str, convention: str | Convention, width: int, height: in
         )
 
     snippet = scope[chosen.start:chosen.end]
+    _check_axis_order(scope, conv, snippet)
     rows = _points_from_candidate(chosen, conv, snippet)
     values = _check_rows(rows, conv, int(width), int(height), snippet)
     xy = values[:, 1::-1] if conv.y_first else values[:, :2]

@@ -233,6 +233,9 @@ def build_trace(
     result = choose_consensus([t.only_valid().points for _, t in traces], n_req, cfg.agreement_radius_m)
     k, trace = traces[result.index]
     summary = result.describe(cfg.agreement_radius_m)
+    if not result.independent:
+        reason = f"{summary}; use n_samples 1, or a backend that samples at temperature > 0"
+        return TraceOutcome(None, reason, n_req, len(traces), result.agreement, None, failures, answers)
     if result.agreement < cfg.min_agreement:
         unusable = f"; {len(failures)} unusable" if failures else ""
         reason = (

@@ -73,3 +73,70 @@ def build_tiny_vlm(directory: Path, answer: str) -> Path:
     model.save_pretrained(directory)
     processor.save_pretrained(directory)
     return directory
+
+
+QWEN_SPECIAL = ["<|endoftext|>", "<|im_start|>", "<|im_end|>", "<|vision_start|>", "<|vision_end|>",
+                "<|image_pad|>", "<|video_pad|>"]
+QWEN_TEMPLATE = (
+    "{% for m in messages %}<|im_start|>{{ m['role'] }}\n{% for c in m['content'] %}"
+    "{% if c['type'] == 'image' %}<|vision_start|><|image_pad|><|vision_end|>{% else %}{{ c['text'] }}{% endif %}"
+    "{% endfor %}<|im_end|>\n{% endfor %}{% if add_generation_prompt %}" + ASSISTANT + "{% endif %}"
+)
+
+
+def build_tiny_qwen_vl(directory: Path, answer: str) -> Path:
+    """A Qwen2.5-VL checkpoint folder laid out like a released one (config, weights, tokenizer, Qwen2-VL image
+    processor, chat template, ``processor_class`` Qwen2_5_VLProcessor) whose model answers ``answer``, by the
+    zeroed-layer construction above. The processor goes through its real code: dynamic-resolution patches,
+    ``<|image_pad|>`` expansion by the image grid, M-RoPE positions in the model."""
+    import json
+
+    import torch
+    from tokenizers import AddedToken, Tokenizer, decoders, models, pre_tokenizers, trainers
+    from transformers import PreTrainedTokenizerFast, Qwen2_5_VLConfig, Qwen2_5_VLForConditionalGeneration
+    from transformers.models.qwen2_vl.image_processing_pil_qwen2_vl import Qwen2VLImageProcessorPil
+
+    tokenizer = Tokenizer(models.BPE())
+    tokenizer.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
+    tokenizer.decoder = decoders.ByteLevel()
+    trainer = trainers.BpeTrainer(vocab_size=320, special_tokens=QWEN_SPECIAL, show_progress=False,
+                                  initial_alphabet=pre_tokenizers.ByteLevel.alphabet())
+    tokenizer.train_from_iterator(["Point the 3D object-centric visual trace for the task user"], trainer)
+    tokenizer.add_tokens([AddedToken(ASSISTANT, normalized=False), AddedToken(answer, normalized=False)])
+    ids = {t: tokenizer.token_to_id(t) for t in (*QWEN_SPECIAL, ASSISTANT, answer)}
+    config = Qwen2_5_VLConfig(
+        text_config={"vocab_size": tokenizer.get_vocab_size(), "hidden_size": 64, "intermediate_size": 128,
+                     "num_hidden_layers": 1, "num_attention_heads": 2, "num_key_value_heads": 1,
+                     "max_position_embeddings": 512, "tie_word_embeddings": False,
+                     "rope_parameters": {"rope_type": "default", "rope_theta": 10000.0, "mrope_section": [4, 6, 6]},
+                     "bos_token_id": ids["<|endoftext|>"], "eos_token_id": ids["<|im_end|>"],
+                     "pad_token_id": ids["<|endoftext|>"]},
+        vision_config={"depth": 1, "hidden_size": 32, "intermediate_size": 64, "num_heads": 2, "out_hidden_size": 64,
+                       "patch_size": 14, "spatial_merge_size": 2, "temporal_patch_size": 2, "window_size": 56,
+                       "fullatt_block_indexes": [0]},
+        image_token_id=ids["<|image_pad|>"], video_token_id=ids["<|video_pad|>"],
+        vision_start_token_id=ids["<|vision_start|>"], vision_end_token_id=ids["<|vision_end|>"],
+        tie_word_embeddings=False,
+    )
+    torch.manual_seed(0)
+    model = Qwen2_5_VLForConditionalGeneration(config).eval()
+    with torch.no_grad():
+        for layer in model.model.language_model.layers:
+            layer.self_attn.o_proj.weight.zero_()
+            layer.mlp.down_proj.weight.zero_()
+        embeddings = model.get_input_embeddings().weight
+        head = model.lm_head.weight
+        head.zero_()
+        head[ids[answer]] = 50.0 * embeddings[ids[ASSISTANT]] / embeddings[ids[ASSISTANT]].norm()
+        head[ids["<|im_end|>"]] = 50.0 * embeddings[ids[answer]] / embeddings[ids[answer]].norm()
+    model.generation_config.eos_token_id = ids["<|im_end|>"]
+    model.generation_config.pad_token_id = ids["<|endoftext|>"]
+    directory.mkdir(parents=True, exist_ok=True)
+    model.save_pretrained(directory)
+    PreTrainedTokenizerFast(tokenizer_object=tokenizer, eos_token="<|im_end|>", pad_token="<|endoftext|>"
+                            ).save_pretrained(directory)
+    Qwen2VLImageProcessorPil(min_pixels=28 * 28, max_pixels=56 * 56, patch_size=14, merge_size=2,
+                             temporal_patch_size=2).save_pretrained(directory)
+    (directory / "chat_template.jinja").write_text(QWEN_TEMPLATE)
+    (directory / "processor_config.json").write_text(json.dumps({"processor_class": "Qwen2_5_VLProcessor"}))
+    return directory

@@ -168,11 +168,13 @@ def write_token(directory: Path) -> Path:
     return path
 
 
-def start_server(group: ProcessGroup, name: str, backend: str, model: Path, token_file: Path, *extra: str,
+def start_server(group: ProcessGroup, name: str, backend: str, model: Path | None, token_file: Path, *extra: str,
                  ready_timeout_s: float = 120.0, wait_path: str = "/readyz") -> RunningServer:
-    """``spatial-trace serve`` on a free port of 127.0.0.1, waited on until ``wait_path`` answers 200."""
+    """``spatial-trace serve`` on a free port of 127.0.0.1, waited on until ``wait_path`` answers 200
+    (``model`` None: a backend without a model file, the robotracer relay)."""
     port = free_port()
-    argv = [sys.executable, "-m", "spatial_trace_ros.cli", "serve", "--backend", backend, "--model", str(model),
+    model_args = ["--model", str(model)] if model is not None else []
+    argv = [sys.executable, "-m", "spatial_trace_ros.cli", "serve", "--backend", backend, *model_args,
             "--host", "127.0.0.1", "--port", str(port), "--token-file", str(token_file), "--cpu-threads", "1",
             "--no-access-log", *extra]
     proc = group.start(name, argv, env={**os.environ, "PYTHONUNBUFFERED": "1"})

@@ -10,7 +10,7 @@ from __future__ import annotations
 import hashlib
 import logging
 from abc import ABC, abstractmethod
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -18,6 +18,8 @@ import numpy as np
 
 from spatial_trace_ros.errors import ConfigError, ModelError
 from spatial_trace_ros.registry import load_registered
+from spatial_trace_ros.server.images import DecodedFrame
+from spatial_trace_ros.server.schema import Intrinsics
 from spatial_trace_ros.server.settings import ServerSettings
 
 log = logging.getLogger(__name__)
@@ -26,7 +28,12 @@ BACKENDS: dict[str, str] = {
     "onnx": "spatial_trace_ros.server.backends.onnx_backend:OnnxBackend",
     "torch": "spatial_trace_ros.server.backends.torch_backend:TorchBackend",
     "transformers": "spatial_trace_ros.server.backends.transformers_backend:TransformersBackend",
+    "robotracer-relay": "spatial_trace_ros.server.backends.robotracer_relay:RoboTracerRelay",
 }
+# Names of a tensor model's optional instruction input: strings, or UTF-8 byte ids (int64 [B, L], 0 = padding).
+TEXT_INPUT_NAMES = ("instruction", "text", "prompt")
+TOKEN_INPUT_NAMES = ("tokens", "input_ids", "instruction_tokens")
+DEFAULT_TOKEN_LENGTH = 64
 
 
 @dataclass(frozen=True)
@@ -38,29 +45,58 @@ class ModelIdentity:
 
 @dataclass(frozen=True)
 class TextQuery:
-    """One text-generation request: the color image, the operator's instruction and sampling settings."""
+    """One text-generation request: the color image, the operator's instruction and sampling settings.
 
-    rgb: np.ndarray
+    ``prompt`` is the client's exact prompt (None: the server's template with the instruction);
+    ``frame`` the whole decoded request (depth, the encoded files) and ``intrinsics`` its camera, for
+    backends that pass them on (the RoboTracer relay); ``enable_spatial`` the relay's encoder switch.
+    """
+
+    rgb: np.ndarray | None  # None when the backend does not need pixels (``needs_pixels``)
     instruction: str
     n_samples: int
     temperature: float
     max_new_tokens: int
+    seed: int | None = None
+    prompt: str | None = None
+    frame: DecodedFrame | None = None
+    intrinsics: Intrinsics | None = None
+    enable_spatial: bool | None = None
+
+
+def utf8_tokens(instructions: Sequence[str], length: int) -> np.ndarray:
+    """Instructions as int64 [B, length] UTF-8 byte ids (1-256: byte + 1; 0 = padding), cut at ``length``."""
+    out = np.zeros((len(instructions), length), np.int64)
+    for row, text in enumerate(instructions):
+        ids = np.frombuffer(text.encode("utf-8")[:length], np.uint8).astype(np.int64) + 1
+        out[row, : len(ids)] = ids
+    return out
 
 
 class TensorBackend(ABC):
-    """Runs ``trace = model(image[, depth])`` on batches (shapes in docs/server.md)."""
+    """Runs ``trace = model(image[, depth][, instruction])`` on batches (shapes in docs/server.md)."""
 
     kind = "tensor"
+    needs_pixels = True
     identity: ModelIdentity
     input_width: int
     input_height: int
     takes_depth: bool
+    instruction_input: str | None = None  # None, "text" (strings) or "tokens" (UTF-8 byte ids)
     batch_limit: int | None  # a model exported with a fixed batch size
     device: str
 
     @abstractmethod
-    def infer(self, images: np.ndarray, depths: np.ndarray) -> np.ndarray:
-        """images (B, 3, H, W) and depths (B, 1, H, W) float32 → traces (B, K, 3) float32."""
+    def infer(self, images: np.ndarray, depths: np.ndarray, instructions: Sequence[str]) -> np.ndarray:
+        """images (B, 3, H, W) and depths (B, 1, H, W) float32 and B instructions → traces (B, K, 3) float32.
+        Models without an instruction input ignore ``instructions``."""
+
+    def sampling_problem(self, n_samples: int, temperature: float) -> str:
+        """Why this model cannot give ``n_samples`` answers ("" when it can): a tensor model is deterministic."""
+        if n_samples > 1:
+            return (f"n_samples = {n_samples}, but {self.identity.name} is a deterministic tensor model: it gives one "
+                    "trace per frame, and copies of it would agree by construction; ask for n_samples 1")
+        return ""
 
     def describe(self) -> str:
         return f"{self.identity.backend} on {self.device}"
@@ -79,7 +115,7 @@ class TensorBackend(ABC):
         """Run a probe batch of 2 at load time, so a model that breaks the contract fails at startup."""
         images, depths = self.probe_inputs()
         try:
-            out = self.infer(images, depths)
+            out = self.infer(images, depths, ["probe", "move the cup to the left"])
         except Exception as err:  # a model that cannot run a probe batch is unusable, whatever the reason
             raise ModelError(f"{source} fails on a [2, 3, {self.input_height}, {self.input_width}] probe batch: "
                              f"{str(err).strip().splitlines()[0]}") from None
@@ -92,13 +128,25 @@ class TextBackend(ABC):
     """Generates answers as text; the server parses them with ``convention``."""
 
     kind = "text"
+    needs_pixels = True  # False: the backend passes the encoded files on and only needs them checked
     identity: ModelIdentity
     convention: str
     device: str
 
     @abstractmethod
     def generate(self, query: TextQuery) -> list[str]:
-        """One text per sample: ``query.n_samples`` when sampling, one when greedy (temperature 0)."""
+        """One text per sample (``query.n_samples``; ``sampling_problem`` has refused what cannot be)."""
+
+    def sampling_problem(self, n_samples: int, temperature: float) -> str:
+        """Why ``n_samples`` independent answers cannot be had ("" when they can)."""
+        if n_samples > 1 and temperature <= 0:
+            return (f"n_samples = {n_samples} needs temperature > 0: greedy decoding gives the same text every "
+                    "time; send a temperature such as 0.7, or n_samples 1")
+        return ""
+
+    def warm_up(self) -> None:
+        """Run the model once before the server says ready (the first call pays for lazy initialisation)."""
+        self.generate(TextQuery(np.full((64, 64, 3), 128, np.uint8), "warm up", 1, 0.0, 2))
 
     def describe(self) -> str:
         return f"{self.identity.backend} on {self.device}"
@@ -117,6 +165,9 @@ def load_backend(settings: ServerSettings) -> Backend:
 
 def model_identity(settings: ServerSettings) -> ModelIdentity:
     """Name and version reported to clients: from the settings, else the file name and a content hash."""
+    if settings.model_path is None:  # a relay: the model lives behind settings.upstream_url
+        return ModelIdentity(settings.model_name or "robotracer", settings.model_version or "upstream",
+                             settings.backend)
     path = Path(settings.model_path)
     name = settings.model_name or path.name
     version = settings.model_version or content_hash(path)

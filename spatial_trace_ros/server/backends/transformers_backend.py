@@ -5,7 +5,8 @@ chat template works (Qwen2.5-VL / Qwen3-VL family such as RoboBrain 2.x, LLaVA, 
 strictly offline (``local_files_only`` and ``HF_HUB_OFFLINE=1``): nothing is downloaded, a missing
 file is a startup error. The prompt comes from ``spatial_trace_ros.trace.prompts``; the server parses
 each answer with ``spatial_trace_ros.trace.parser``. Requests run one at a time (``n_samples`` answers
-per call through ``num_return_sequences``); depth is not fed to generic checkpoints.
+per call through ``num_return_sequences``, seeded by the request's ``seed``); depth is not fed to generic
+checkpoints. A request's own ``prompt`` replaces the template.
 """
 
 from __future__ import annotations
@@ -49,7 +50,7 @@ class TransformersBackend(TextBackend):
         self._dtype = self._precision(settings.precision)
         options = {"local_files_only": True, "trust_remote_code": settings.trust_remote_code}
         try:
-            self._processor = transformers.AutoProcessor.from_pretrained(str(path), **options)
+            self._processor = self._load_processor(transformers, path, options)
             model = transformers.AutoModelForImageTextToText.from_pretrained(str(path), dtype=self._dtype, **options)
         except ImportError as err:
             raise ConfigError(f"{path} needs a library that is not installed: {err}") from None
@@ -62,6 +63,20 @@ class TransformersBackend(TextBackend):
             raise ConfigError(f"checkpoint {path} has no chat template (chat_template.jinja); add the model's template")
         self._model = model.to(self.device).eval()
         self.identity = model_identity(settings)
+
+    @staticmethod
+    def _load_processor(transformers: object, path: Path, options: dict) -> object:
+        """The checkpoint's processor; without torchvision, its image-only form (video is never served)."""
+        try:
+            return transformers.AutoProcessor.from_pretrained(str(path), **options)
+        except ImportError as err:
+            if "torchvision" not in str(err).lower():
+                raise
+            from spatial_trace_ros.server.backends.image_only_processor import load_image_only_processor
+
+            log.info("torchvision is not installed: loading the image half of the processor (%s)",
+                     str(err).strip().splitlines()[0])
+            return load_image_only_processor(transformers, path, **options)
 
     def _device(self, requested: str) -> str:
         torch = self._torch
@@ -86,7 +101,7 @@ class TransformersBackend(TextBackend):
 
         from spatial_trace_ros.trace.prompts import render_prompt
 
-        prompt = render_prompt(self._template, query.instruction)
+        prompt = query.prompt or render_prompt(self._template, query.instruction)
         messages = [{"role": "user", "content": [{"type": "image"}, {"type": "text", "text": prompt}]}]
         text = self._processor.apply_chat_template(messages, add_generation_prompt=True, tokenize=False)
         image = Image.fromarray(np.ascontiguousarray(query.rgb))
@@ -97,6 +112,8 @@ class TransformersBackend(TextBackend):
             options.update(temperature=query.temperature, num_return_sequences=query.n_samples)
         else:
             options.update(temperature=None, top_p=None, top_k=None)
+        if query.seed is not None:
+            self._torch.manual_seed(query.seed)
         with self._torch.inference_mode():
             out = self._model.generate(**inputs, **options)
         new_tokens = out[:, inputs["input_ids"].shape[1]:]

@@ -142,7 +142,8 @@ class HttpTraceModel(TraceModel):
     def _default_prompt(self) -> str:
         return f"robotracer_{self.options.trace_dim}"
 
-    async def _sample(self, query: TraceQuery, count: int) -> list[ModelAnswer]:
+    async def _sample(self, query: TraceQuery, count: int, first_index: int = 0) -> list[ModelAnswer]:
+        """``count`` answers in one request; ``first_index`` numbers the first (for per-sample seeds)."""
         raise NotImplementedError
 
     # -- shared machinery --------------------------------------------------------------------------
@@ -254,6 +255,11 @@ class HttpTraceModel(TraceModel):
         tries = opts.max_retries + 1
         raise ModelError(f"{what} at {url} failed after {tries} attempt{'s' * (tries > 1)}: {last}")
 
+    def check_sampling(self, n_samples: int, temperature: float) -> None:
+        if n_samples > 1 and temperature <= 0:
+            raise ConfigError(f"n_samples = {n_samples} needs temperature > 0: greedy decoding gives the same answer "
+                              "every time, so the samples could not disagree; set temperature to e.g. 0.7")
+
     async def _limited(self, job: Callable[[], Awaitable[list[ModelAnswer]]]) -> list[ModelAnswer]:
         self._http()
         assert self._semaphore is not None
@@ -263,10 +269,11 @@ class HttpTraceModel(TraceModel):
     async def answer(self, query: TraceQuery) -> list[ModelAnswer]:
         if query.n_samples < 1:
             raise ConfigError(f"n_samples must be at least 1, got {query.n_samples}")
+        self.check_sampling(query.n_samples, query.temperature)
         if self.samples_per_request or query.n_samples == 1:
             return await self._limited(lambda: self._sample(query, query.n_samples))
         results = await asyncio.gather(
-            *(self._limited(lambda: self._sample(query, 1)) for _ in range(query.n_samples)),
+            *(self._limited(lambda k=k: self._sample(query, 1, k)) for k in range(query.n_samples)),
             return_exceptions=True,
         )
         answers: list[ModelAnswer] = []

@@ -33,6 +33,7 @@ class TraceServerOptions(HttpBackendOptions):
     base_url: str = Field("http://127.0.0.1:8500", description="trace server, e.g. http://gpu-host:8500")
     send_depth: bool = Field(True, description="send the aligned depth image when the frame has one")
     send_intrinsics: bool = Field(True, description="send the color camera intrinsics")
+    seed: int | None = Field(None, ge=0, description="sampling seed sent to the server (reproducible samples)")
     max_new_tokens: int = Field(512, ge=1, le=4096, description="longest text answer of text models [tokens]")
 
 
@@ -47,7 +48,7 @@ class TraceServerBackend(HttpTraceModel):
     def _read_token(self) -> str:
         return super()._read_token() or os.environ.get(SERVER_TOKEN_ENV, "")
 
-    async def _sample(self, query: TraceQuery, count: int) -> list[ModelAnswer]:
+    async def _sample(self, query: TraceQuery, count: int, first_index: int = 0) -> list[ModelAnswer]:
         opts = self.options
         encoded = await self.encode_frame(query, opts.send_depth)
         intr = query.frame.intrinsics
@@ -61,6 +62,7 @@ class TraceServerBackend(HttpTraceModel):
                                       height=intr.height) if opts.send_intrinsics else None,
                 n_samples=count,
                 temperature=query.temperature,
+                seed=opts.seed,
                 max_new_tokens=opts.max_new_tokens,
             )
         except ValidationError as err:
@@ -68,7 +70,7 @@ class TraceServerBackend(HttpTraceModel):
             raise ConfigError(
                 f"cannot ask the trace server: {'.'.join(map(str, first['loc']))}: {first['msg']}"
             ) from None
-        payload: dict[str, Any] = request.model_dump()
+        payload: dict[str, Any] = request.model_dump(exclude_none=True)
         reply, timings = await self.post_json(TRACE_PATH, payload, "trace server", encoded.blobs())
         t0 = time.perf_counter()
         try:

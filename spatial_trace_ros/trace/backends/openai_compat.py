@@ -5,7 +5,8 @@ Request: ``POST {base_url}/chat/completions`` with one user message holding the 
 ``data:`` URL and the rendered prompt. The answer is ``choices[i].message.content``. The prompt
 template and the answer convention are options, because each model family answers on its own scale.
 Samples go out as concurrent requests (or as one request with ``n`` when ``use_n`` is set, which
-vLLM and SGLang support).
+vLLM and SGLang support), each with the query's ``temperature`` and, with the ``seed`` option, its own
+seed (seed + sample index), so seeded samples are reproducible and still differ from each other.
 """
 
 from __future__ import annotations
@@ -27,6 +28,8 @@ class OpenAIOptions(HttpBackendOptions):
     max_tokens: int = Field(1024, ge=1, le=65536, description="longest answer [tokens]")
     system_prompt: str = Field("", description="optional system message")
     use_n: bool = Field(False, description="ask for all samples in one request with the 'n' parameter")
+    seed: int | None = Field(None, ge=0, description="sampling seed (vLLM, SGLang, OpenAI); sample k of a request "
+                             "uses seed + k, so concurrent samples differ")
     extra_body: dict[str, Any] = Field(default_factory=dict, description="extra request fields, e.g. top_p")
 
     @field_validator("model")
@@ -64,7 +67,7 @@ class OpenAICompatibleBackend(HttpTraceModel):
     def _default_prompt(self) -> str:
         return f"json_trace_{self.options.trace_dim}"
 
-    async def _sample(self, query: TraceQuery, count: int) -> list[ModelAnswer]:
+    async def _sample(self, query: TraceQuery, count: int, first_index: int = 0) -> list[ModelAnswer]:
         opts = self.options
         prompt = render_prompt(self.prompt_template, query.instruction)
         encoded = await self.encode_frame(query, with_depth=False)
@@ -86,6 +89,8 @@ class OpenAICompatibleBackend(HttpTraceModel):
             "temperature": query.temperature,
             "n": count,
         }
+        if opts.seed is not None:
+            payload["seed"] = opts.seed + first_index
         prefix = f"data:{MIME_TYPES[opts.image_format]};base64,".encode()
         reply, timings = await self.post_json("/chat/completions", payload, "OpenAI-compatible server",
                                               encoded.blobs(prefix))
