@@ -283,7 +283,8 @@ def refine(A: np.ndarray, X: np.ndarray, Z: np.ndarray, samples: Sequence[HandEy
 
 
 # -- the whole solve --------------------------------------------------------------------------------------
-def _equation_terms(mode: str, samples: Sequence[HandEyeSample]) -> tuple[np.ndarray, np.ndarray]:
+def equation_terms(mode: str, samples: Sequence[HandEyeSample]) -> tuple[np.ndarray, np.ndarray]:
+    """The samples' ``A_i`` and ``B_i`` of ``A_i X B_i = Z`` for this mount (module docstring)."""
     if mode not in ("eye_to_hand", "eye_in_hand"):
         raise CalibrationError(f"unknown calibration mode {mode!r}; available: eye_in_hand, eye_to_hand")
     tool = np.array([s.base_T_tool for s in samples], float)
@@ -294,7 +295,7 @@ def _equation_terms(mode: str, samples: Sequence[HandEyeSample]) -> tuple[np.nda
 
 def _solve_once(mode: str, samples: Sequence[HandEyeSample], board: BoardSpec, intrinsics: CameraIntrinsics,
                 ) -> tuple[np.ndarray, np.ndarray, float, dict[str, np.ndarray], dict[str, np.ndarray]]:
-    A, B = _equation_terms(mode, samples)
+    A, B = equation_terms(mode, samples)
     candidates = hand_eye_closed_forms(A, B)
     cross_checks = {name: X for name, (X, _) in robot_world_closed_forms(A, B).items()}
     if not candidates or not cross_checks:
@@ -324,7 +325,7 @@ def solve_hand_eye(mode: str, samples: Sequence[HandEyeSample], board: BoardSpec
     points = board.corner_points()
     while True:
         X, Z, scale, candidates, cross_checks = _solve_once(mode, kept, board, intrinsics)
-        A, B = _equation_terms(mode, kept)
+        A, B = equation_terms(mode, kept)
         errors = _sample_errors(A, X, Z, scale, kept, points, intrinsics)
         per_sample = np.array([np.sqrt(np.mean(np.sum(e**2, axis=1))) for e in errors])
         threshold = max(limits.outlier_factor * float(np.median(per_sample)), limits.outlier_min_px)
