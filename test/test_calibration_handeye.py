@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import cv2
 import numpy as np
 import pytest
 import yaml
@@ -108,6 +109,14 @@ def test_every_opencv_closed_form_and_the_refinement_recover_the_camera(mode: st
     assert result.problems(CalibrationLimits()) == []
     assert sorted(result.methods) == sorted([f"opencv_{m}" for m in HAND_EYE_METHODS]
                                             + [f"opencv_robot_world_{m}" for m in ROBOT_WORLD_METHODS])
+
+
+@pytest.mark.parametrize("function", ["calibrateHandEye", "calibrateRobotWorldHandEye"])
+def test_an_opencv_without_the_hand_eye_functions_is_named_with_the_fix(function: str,
+                                                                       monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delattr(cv2, function)
+    with pytest.raises(CalibrationError, match=rf"has no cv2\.{function}.*opencv-python 5\.1\.0\.95"):
+        solve_hand_eye("eye_in_hand", _samples(8), BOARD, INTRINSICS)
 
 
 def test_eye_to_hand_recovers_the_fixed_camera_and_the_board_on_the_flange() -> None:
