@@ -5,7 +5,9 @@ one JSON object.
 Eye-to-hand renders at 640x480 (the flange board is ~0.8 m from the camera), eye-in-hand at 320x240.
 Noise: image sensor noise (Gaussian, grey levels of 255) and error on the robot's reported poses
 (Gaussian, mm and deg per axis); each noisy figure is the median and the worst over ``--seeds``
-noise draws on the same rendered samples. ``--quick`` (a few seconds): 6 and 10 poses, two noise levels.
+noise draws on the same rendered samples. ``closed_forms`` (noisy runs): how far each of OpenCV's
+closed forms is from the truth on the samples the solve kept, beside the refined result's error: what
+the least-squares refinement adds. ``--quick`` (a few seconds): 6 and 10 poses, two noise levels.
 
     python bench/bench_calibration.py [--quick]
 """
@@ -18,8 +20,16 @@ import time
 
 import numpy as np
 
-from spatial_trace_ros.calibration.handeye import CalibrationLimits, pose_difference
-from spatial_trace_ros.calibration.procedure import solve_samples
+from spatial_trace_ros.calibration.handeye import (
+    CalibrationLimits,
+    HandEyeResult,
+    HandEyeSample,
+    equation_terms,
+    hand_eye_closed_forms,
+    pose_difference,
+    robot_world_closed_forms,
+)
+from spatial_trace_ros.calibration.procedure import Collection, solve_samples
 from spatial_trace_ros.calibration.sim_cell import collect_in_sim, sim_calibration_cell, sim_pose_options, with_noise
 from spatial_trace_ros.errors import CalibrationError
 from spatial_trace_ros.sim.scene import sim_intrinsics
@@ -27,6 +37,16 @@ from spatial_trace_ros.sim.scene import sim_intrinsics
 SIZES = {"eye_to_hand": (640, 480), "eye_in_hand": (320, 240)}
 REALISTIC = (4.0, 0.1, 0.02)  # grey levels, mm, deg
 NOISE_LEVELS = [(0.0, 0.0, 0.0), (2.0, 0.05, 0.01), REALISTIC, (8.0, 0.3, 0.05)]
+
+
+def _closed_forms_vs_truth(mode: str, samples: Collection, result: HandEyeResult, truth: np.ndarray
+                           ) -> dict[str, tuple[float, float]]:
+    """Each OpenCV closed form's distance from the truth on the samples the solve kept."""
+    kept = [HandEyeSample(s.base_T_tool, s.observation, s.index) for s in samples.samples if s.index in result.used]
+    A, B = equation_terms(mode, kept)
+    poses = {**hand_eye_closed_forms(A, B),
+             **{f"robot_world_{name}": X for name, (X, _) in robot_world_closed_forms(A, B).items()}}
+    return {name: pose_difference(X, truth) for name, X in poses.items()}
 
 
 def _error(mode: str, collection, cell, intrinsics, noise: tuple[float, float, float], seed: int) -> dict:
@@ -39,8 +59,11 @@ def _error(mode: str, collection, cell, intrinsics, noise: tuple[float, float, f
     except CalibrationError as err:
         return {"refused": str(err)}
     err_mm, err_deg = pose_difference(result.camera, cell.truth_camera)
-    return {"error_mm": err_mm, "error_deg": err_deg, "reprojection_px": result.residuals.reprojection_rms_px,
-            "accepted": not result.problems(limits)}
+    out = {"error_mm": err_mm, "error_deg": err_deg, "reprojection_px": result.residuals.reprojection_rms_px,
+           "accepted": not result.problems(limits)}
+    if noise != (0.0, 0.0, 0.0):
+        out["closed_forms"] = _closed_forms_vs_truth(mode, samples, result, cell.truth_camera)
+    return out
 
 
 def _summary(runs: list[dict]) -> dict:
@@ -51,7 +74,11 @@ def _summary(runs: list[dict]) -> dict:
     return {"median_mm": round(float(np.median(mm)), 3), "worst_mm": round(float(mm.max()), 3),
             "median_deg": round(float(np.median(deg)), 4), "worst_deg": round(float(deg.max()), 4),
             "reprojection_px": round(float(np.median([r["reprojection_px"] for r in ok])), 3),
-            "accepted": sum(r["accepted"] for r in ok), "runs": len(runs)}
+            "accepted": sum(r["accepted"] for r in ok), "runs": len(runs),
+            "closed_forms_median_mm_deg": {
+                name: [round(float(np.median([r["closed_forms"][name][i] for r in ok if name in r["closed_forms"]])),
+                             3 if i == 0 else 4) for i in (0, 1)]
+                for name in ok[0].get("closed_forms", {})}}
 
 
 def bench_mode(mode: str, pose_counts: list[int], noise_levels: list[tuple[float, float, float]], seeds: int

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import cv2
 import numpy as np
 import pytest
 import yaml
@@ -21,12 +22,14 @@ from spatial_trace_ros.calibration.board import (
 )
 from spatial_trace_ros.calibration.easy_handeye import calibration_from_easy_handeye, load_easy_handeye
 from spatial_trace_ros.calibration.handeye import (
+    HAND_EYE_METHODS,
+    ROBOT_WORLD_METHODS,
     CalibrationLimits,
     HandEyeSample,
-    closed_form_methods,
+    hand_eye_closed_forms,
     pose_difference,
+    robot_world_closed_forms,
     solve_hand_eye,
-    solve_robot_world,
 )
 from spatial_trace_ros.errors import CalibrationError, ConfigError
 from spatial_trace_ros.geometry import Transform, camera_tf, load_calibration, write_calibration
@@ -81,19 +84,39 @@ def _samples(n: int, pixel_sigma: float = 0.0, seed: int = 0, mode: str = "eye_i
     return out
 
 
-def test_every_closed_form_method_and_the_refinement_recover_the_camera() -> None:
-    samples = _samples(8)
-    A = np.array([s.base_T_tool for s in samples])
+@pytest.mark.parametrize("mode", ["eye_in_hand", "eye_to_hand"])
+def test_every_opencv_closed_form_and_the_refinement_recover_the_camera(mode: str) -> None:
+    """All five calibrateHandEye methods and both calibrateRobotWorldHandEye methods, fed through our
+    A_i X B_i = Z mapping, give the true X (and Z) on exact data for either mount."""
+    X_true, Z_true = (TOOL_T_CAMERA, BASE_T_BOARD) if mode == "eye_in_hand" else (BASE_T_FIXED_CAMERA,
+                                                                                  TOOL_T_FLANGE_BOARD)
+    samples = _samples(8, mode=mode)
+    tool = np.array([s.base_T_tool for s in samples])
+    A = tool if mode == "eye_in_hand" else np.linalg.inv(tool)
     B = np.array([s.observation.cam_T_board for s in samples])
-    for name, solve in closed_form_methods().items():
-        mm, deg = pose_difference(solve(A, B), TOOL_T_CAMERA)
+    starts = hand_eye_closed_forms(A, B)
+    assert sorted(starts) == sorted(HAND_EYE_METHODS)
+    for name, X in starts.items():
+        mm, deg = pose_difference(X, X_true)
         assert mm < 1e-6 and deg < 1e-6, name
-    X, Z = solve_robot_world(A, B)
-    assert max(pose_difference(X, TOOL_T_CAMERA)) < 1e-6 and max(pose_difference(Z, BASE_T_BOARD)) < 1e-6
-    result = solve_hand_eye("eye_in_hand", samples, BOARD, INTRINSICS)
-    assert max(pose_difference(result.camera, TOOL_T_CAMERA)) < 1e-3
+    checks = robot_world_closed_forms(A, B)
+    assert sorted(checks) == sorted(ROBOT_WORLD_METHODS)
+    for name, (X, Z) in checks.items():
+        assert max(pose_difference(X, X_true)) < 1e-6 and max(pose_difference(Z, Z_true)) < 1e-6, name
+    result = solve_hand_eye(mode, samples, BOARD, INTRINSICS)
+    assert max(pose_difference(result.camera, X_true)) < 1e-3
     assert result.residuals.reprojection_rms_px < 1e-3 and abs(result.residuals.board_scale - 1) < 1e-6
     assert result.problems(CalibrationLimits()) == []
+    assert sorted(result.methods) == sorted([f"opencv_{m}" for m in HAND_EYE_METHODS]
+                                            + [f"opencv_robot_world_{m}" for m in ROBOT_WORLD_METHODS])
+
+
+@pytest.mark.parametrize("function", ["calibrateHandEye", "calibrateRobotWorldHandEye"])
+def test_an_opencv_without_the_hand_eye_functions_is_named_with_the_fix(function: str,
+                                                                       monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delattr(cv2, function)
+    with pytest.raises(CalibrationError, match=rf"has no cv2\.{function}.*opencv-python 5\.1\.0\.95"):
+        solve_hand_eye("eye_in_hand", _samples(8), BOARD, INTRINSICS)
 
 
 def test_eye_to_hand_recovers_the_fixed_camera_and_the_board_on_the_flange() -> None:

@@ -112,7 +112,9 @@ def test_calibrate_sim_writes_the_recovered_calibration_and_verify_reads_it(
     assert (cal.mode, cal.transform.parent, cal.camera_frame) == ("eye_in_hand", "tool0", "camera_color_optical_frame")
     assert cal.record.sample_count == 8 and cal.record.residuals["reprojection_rms_px"] < 0.5
     assert len(list((tmp_path / "samples").glob("sample_*.png"))) == 8
-    capsys.readouterr()
+    report = capsys.readouterr().out
+    for method in ("tsai", "park", "horaud", "andreff", "daniilidis", "robot_world_shah", "robot_world_li"):
+        assert f"  opencv_{method}: " in report and " from the result" in report, method
     assert main(["calibrate", "verify", "--sim", "--scene-seed", "2", "--calibration", str(out)]) == 0
     printed = capsys.readouterr().out
     error_mm = float(printed.split("error at the board: ")[1].split(" mm")[0])

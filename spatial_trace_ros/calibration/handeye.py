@@ -7,12 +7,16 @@ Both set-ups are one equation, ``A_i X B_i = Z`` for every sample i, with ``B_i 
 - eye-in-hand (camera on the flange, board fixed): ``A_i = base_T_tool``, ``X = tool_T_camera``,
   ``Z = base_T_board``.
 
-Closed-form methods give starting points (Park-Martin and Andreff on the motion pairs ``M X = X N``,
-and OpenCV's five ``calibrateHandEye`` methods where the installed OpenCV exposes the function: the
-pinned opencv-python 5.0.0.93 wheel lacks that binding and ``calibrateRobotWorldHandEye``'s,
-opencv/opencv#29565); a simultaneous robot-world solve of ``A X B = Z`` is the cross-check. The result is then
-refined by least squares on the board corners' reprojection error over X, Z and the board's scale,
-samples that do not fit are dropped one at a time, and the residuals are measured on what is left.
+OpenCV solves it in closed form: the five ``calibrateHandEye`` methods (Tsai, Park, Horaud, Andreff,
+Daniilidis) give the starting points, ``calibrateRobotWorldHandEye`` (Shah, Li, X and Z jointly) the
+cross-check. What stays ours, and why: the closed forms minimise algebraic errors of the motions (every
+sample's PnP pose counted as exact, the noisy orientation of a small, far board as much as the rest) and
+assume the board is the size it was said to be; the refinement minimises the quantity that was measured,
+the board corners' reprojection error over all samples, over X, Z and the board's scale (a misprinted
+board shows as a scale, not as a wrong camera depth). OpenCV rejects no outliers: a sample that does
+not fit (a bumped board, a robot pose read while moving) is dropped here, worst first, and the solve
+repeats. OpenCV reports no residuals: the ones measured here on what is left decide whether the
+calibration may be written.
 """
 
 from __future__ import annotations
@@ -146,79 +150,71 @@ def average_pose(poses: Sequence[np.ndarray]) -> np.ndarray:
     return _pose(_nearest_rotation(stack[:, :3, :3].sum(axis=0)), stack[:, :3, 3].mean(axis=0))
 
 
-# -- closed forms ----------------------------------------------------------------------------------------
-def _motion_pairs(A: np.ndarray, B: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """``M X = X N`` for every pair i < j: M = A_j^-1 A_i, N = B_j B_i^-1."""
-    M, N = [], []
-    for i in range(len(A)):
-        for j in range(i + 1, len(A)):
-            M.append(_inv(A[j]) @ A[i])
-            N.append(B[j] @ _inv(B[i]))
-    return np.array(M), np.array(N)
+# -- closed forms (OpenCV) -------------------------------------------------------------------------------
+HAND_EYE_METHODS = ("tsai", "park", "horaud", "andreff", "daniilidis")
+ROBOT_WORLD_METHODS = ("shah", "li")
 
 
-def _translation_from_pairs(M: np.ndarray, N: np.ndarray, R: np.ndarray) -> np.ndarray:
-    lhs = (M[:, :3, :3] - np.eye(3)).reshape(-1, 3)
-    rhs = (np.einsum("ij,njk->nik", R, N[:, :3, 3:])[..., 0] - M[:, :3, 3]).reshape(-1)
-    return np.linalg.lstsq(lhs, rhs, rcond=None)[0]
+def _opencv_function(name: str) -> Callable[..., tuple[np.ndarray, ...]]:
+    """``cv2.<name>``, or a refusal that says which opencv-python has it."""
+    function = getattr(cv2, name, None)
+    if function is None:
+        raise CalibrationError(
+            f"this OpenCV ({cv2.__version__}) has no cv2.{name} (the opencv-python 5.0.0.93 wheel lacks the "
+            "binding); install the pinned requirements: pip install -r requirements/base.txt "
+            "-c requirements/constraints.txt (opencv-python 5.1.0.95)")
+    return function
 
 
-def solve_park_martin(A: np.ndarray, B: np.ndarray) -> np.ndarray:
-    """Park & Martin (1994): rotation from the log maps of the motions, translation by least squares."""
-    M, N = _motion_pairs(A, B)
-    alpha = Rotation.from_matrix(M[:, :3, :3]).as_rotvec()
-    beta = Rotation.from_matrix(N[:, :3, :3]).as_rotvec()
-    H = beta.T @ alpha  # R beta = alpha  ->  R = V U^T of svd(sum beta alpha^T)
-    U, _, Vt = np.linalg.svd(H)
-    R = Vt.T @ np.diag([1.0, 1.0, np.linalg.det(Vt.T @ U.T)]) @ U.T
-    return _pose(R, _translation_from_pairs(M, N, R))
+def _rotations_and_translations(T: np.ndarray) -> tuple[list[np.ndarray], list[np.ndarray]]:
+    """A stack of 4x4 poses as OpenCV's lists of 3x3 rotations and 3x1 translations."""
+    return list(T[:, :3, :3]), list(T[:, :3, 3:])
 
 
-def solve_andreff(A: np.ndarray, B: np.ndarray) -> np.ndarray:
-    """Andreff et al. (1999): rotation as the null space of the stacked Kronecker form of M R = R N."""
-    M, N = _motion_pairs(A, B)
-    eye = np.eye(3)
-    rows = np.concatenate([np.kron(eye, m[:3, :3]) - np.kron(n[:3, :3].T, eye) for m, n in zip(M, N)])
-    v = np.linalg.svd(rows)[2][-1]
-    R = v.reshape(3, 3, order="F")
-    R = _nearest_rotation(R * np.sign(np.linalg.det(R)))
-    return _pose(R, _translation_from_pairs(M, N, R))
+def _finite_pose(R: np.ndarray, t: np.ndarray) -> np.ndarray | None:
+    """The pose, or None when a method produced no number (degenerate input for that method)."""
+    pose = _pose(np.asarray(R, float), np.ravel(np.asarray(t, float)))
+    return pose if np.all(np.isfinite(pose)) else None
 
 
-def solve_robot_world(A: np.ndarray, B: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """X and Z together from ``A_i X B_i = Z`` (Kronecker null space for the rotations, as Shah 2013,
-    then linear least squares for both translations)."""
-    rows = np.concatenate([np.hstack([np.kron(b[:3, :3].T, a[:3, :3]), -np.eye(9)]) for a, b in zip(A, B)])
-    v = np.linalg.svd(rows)[2][-1]
-    Rx, Rz = v[:9].reshape(3, 3, order="F"), v[9:].reshape(3, 3, order="F")
-    sign = np.sign(np.linalg.det(Rx))
-    Rx, Rz = _nearest_rotation(Rx * sign), _nearest_rotation(Rz * sign)
-    lhs = np.concatenate([np.hstack([a[:3, :3], -np.eye(3)]) for a in A])
-    rhs = np.concatenate([-a[:3, 3] - a[:3, :3] @ Rx @ b[:3, 3] for a, b in zip(A, B)])
-    t = np.linalg.lstsq(lhs, rhs, rcond=None)[0]
-    return _pose(Rx, t[:3]), _pose(Rz, t[3:])
+def hand_eye_closed_forms(A: np.ndarray, B: np.ndarray) -> dict[str, np.ndarray]:
+    """X from ``A_i X B_i = const`` by each of OpenCV's five ``calibrateHandEye`` methods, by name;
+    a method that fails on this data (OpenCV error, no finite result) is left out."""
+    calibrate = _opencv_function("calibrateHandEye")
+    RA, tA = _rotations_and_translations(A)
+    RB, tB = _rotations_and_translations(B)
+    out = {}
+    for name in HAND_EYE_METHODS:
+        try:
+            # OpenCV: gripper2base_i * cam2gripper * target2cam_i = const, i.e. A_i X B_i = Z.
+            R, t = calibrate(RA, tA, RB, tB, method=getattr(cv2, f"CALIB_HAND_EYE_{name.upper()}"))
+        except cv2.error:
+            continue
+        pose = _finite_pose(R, t)
+        if pose is not None:
+            out[name] = pose
+    return out
 
 
-def _opencv_methods() -> dict[str, Callable[[np.ndarray, np.ndarray], np.ndarray]]:
-    """OpenCV's five ``calibrateHandEye`` methods, when this OpenCV build exposes the function."""
-    if not hasattr(cv2, "calibrateHandEye"):
-        return {}
-    names = {"tsai": "TSAI", "park": "PARK", "horaud": "HORAUD", "andreff": "ANDREFF", "daniilidis": "DANIILIDIS"}
-
-    def method(flag: int) -> Callable[[np.ndarray, np.ndarray], np.ndarray]:
-        def solve(A: np.ndarray, B: np.ndarray) -> np.ndarray:
-            # OpenCV solves gripper2base_i X target2cam_i = const: exactly A_i X B_i = Z.
-            R, t = cv2.calibrateHandEye(list(A[:, :3, :3]), list(A[:, :3, 3]), list(B[:, :3, :3]),
-                                        list(B[:, :3, 3]), method=flag)
-            return _pose(np.asarray(R), np.ravel(t))
-        return solve
-
-    return {f"opencv_{k}": method(getattr(cv2, f"CALIB_HAND_EYE_{v}")) for k, v in names.items()}
-
-
-def closed_form_methods() -> dict[str, Callable[[np.ndarray, np.ndarray], np.ndarray]]:
-    """Every closed-form hand-eye method available here, by name."""
-    return {"park_martin": solve_park_martin, "andreff": solve_andreff, **_opencv_methods()}
+def robot_world_closed_forms(A: np.ndarray, B: np.ndarray) -> dict[str, tuple[np.ndarray, np.ndarray]]:
+    """(X, Z) from ``A_i X B_i = Z`` solved jointly by OpenCV's ``calibrateRobotWorldHandEye`` (Shah, Li),
+    by name; a method that fails on this data is left out."""
+    calibrate = _opencv_function("calibrateRobotWorldHandEye")
+    # OpenCV: world2cam_i * base2world = gripper2cam * base2gripper_i. With world2cam_i = B_i and
+    # base2gripper_i = A_i^-1 that is B_i Z^-1 = X^-1 A_i^-1, our equation: base2world = Z^-1, gripper2cam = X^-1.
+    RB, tB = _rotations_and_translations(B)
+    RA, tA = _rotations_and_translations(np.array([_inv(a) for a in A]))
+    out = {}
+    for name in ROBOT_WORLD_METHODS:
+        try:
+            R_z, t_z, R_x, t_x = calibrate(RB, tB, RA, tA,
+                                           method=getattr(cv2, f"CALIB_ROBOT_WORLD_HAND_EYE_{name.upper()}"))
+        except cv2.error:
+            continue
+        Z_inv, X_inv = _finite_pose(R_z, t_z), _finite_pose(R_x, t_x)
+        if Z_inv is not None and X_inv is not None:
+            out[name] = (_inv(X_inv), _inv(Z_inv))
+    return out
 
 
 def board_from_camera(A: np.ndarray, X: np.ndarray, B: np.ndarray) -> np.ndarray:
@@ -287,7 +283,8 @@ def refine(A: np.ndarray, X: np.ndarray, Z: np.ndarray, samples: Sequence[HandEy
 
 
 # -- the whole solve --------------------------------------------------------------------------------------
-def _equation_terms(mode: str, samples: Sequence[HandEyeSample]) -> tuple[np.ndarray, np.ndarray]:
+def equation_terms(mode: str, samples: Sequence[HandEyeSample]) -> tuple[np.ndarray, np.ndarray]:
+    """The samples' ``A_i`` and ``B_i`` of ``A_i X B_i = Z`` for this mount (module docstring)."""
     if mode not in ("eye_to_hand", "eye_in_hand"):
         raise CalibrationError(f"unknown calibration mode {mode!r}; available: eye_in_hand, eye_to_hand")
     tool = np.array([s.base_T_tool for s in samples], float)
@@ -297,10 +294,14 @@ def _equation_terms(mode: str, samples: Sequence[HandEyeSample]) -> tuple[np.nda
 
 
 def _solve_once(mode: str, samples: Sequence[HandEyeSample], board: BoardSpec, intrinsics: CameraIntrinsics,
-                ) -> tuple[np.ndarray, np.ndarray, float, dict[str, np.ndarray], np.ndarray]:
-    A, B = _equation_terms(mode, samples)
-    candidates = {name: solve(A, B) for name, solve in closed_form_methods().items()}
-    X_rw, _ = solve_robot_world(A, B)
+                ) -> tuple[np.ndarray, np.ndarray, float, dict[str, np.ndarray], dict[str, np.ndarray]]:
+    A, B = equation_terms(mode, samples)
+    candidates = hand_eye_closed_forms(A, B)
+    cross_checks = {name: X for name, (X, _) in robot_world_closed_forms(A, B).items()}
+    if not candidates or not cross_checks:
+        raise CalibrationError(
+            f"OpenCV's closed-form hand-eye methods found no solution for these {len(samples)} samples; add poses "
+            "that rotate the tool about different axes (raise --tilt-deg, --poses)")
 
     def spread(X: np.ndarray) -> float:
         Zs = [a @ X @ b for a, b in zip(A, B)]
@@ -309,7 +310,7 @@ def _solve_once(mode: str, samples: Sequence[HandEyeSample], board: BoardSpec, i
 
     best = min(candidates.values(), key=spread)
     X, Z, scale = refine(A, best, board_from_camera(A, best, B), samples, board, intrinsics)
-    return X, Z, scale, candidates, X_rw
+    return X, Z, scale, candidates, cross_checks
 
 
 def solve_hand_eye(mode: str, samples: Sequence[HandEyeSample], board: BoardSpec, intrinsics: CameraIntrinsics,
@@ -323,8 +324,8 @@ def solve_hand_eye(mode: str, samples: Sequence[HandEyeSample], board: BoardSpec
     rejected: list[tuple[int, str]] = []
     points = board.corner_points()
     while True:
-        X, Z, scale, candidates, X_rw = _solve_once(mode, kept, board, intrinsics)
-        A, B = _equation_terms(mode, kept)
+        X, Z, scale, candidates, cross_checks = _solve_once(mode, kept, board, intrinsics)
+        A, B = equation_terms(mode, kept)
         errors = _sample_errors(A, X, Z, scale, kept, points, intrinsics)
         per_sample = np.array([np.sqrt(np.mean(np.sum(e**2, axis=1))) for e in errors])
         threshold = max(limits.outlier_factor * float(np.median(per_sample)), limits.outlier_min_px)
@@ -340,7 +341,9 @@ def solve_hand_eye(mode: str, samples: Sequence[HandEyeSample], board: BoardSpec
     Zs = [a @ X @ b for a, b in zip(A, B)]
     position_mm = np.array([np.linalg.norm((z - Z) @ centre) * 1000.0 for z in Zs])
     rotation_deg = np.array([_angle_deg(z[:3, :3], Z[:3, :3]) for z in Zs])
-    cross_mm, cross_deg = pose_difference(X, X_rw)
+    methods = {f"opencv_{name}": pose_difference(X, Xc) for name, Xc in candidates.items()}
+    cross = {f"opencv_robot_world_{name}": pose_difference(X, Xc) for name, Xc in cross_checks.items()}
+    cross_mm, cross_deg = min(cross.values())  # the nearer one: Li's translation degrades faster with noise
     residuals = Residuals(
         reprojection_rms_px=float(np.sqrt(np.mean(np.sum(all_px**2, axis=1)))),
         reprojection_worst_sample_px=float(per_sample.max()),
@@ -350,6 +353,4 @@ def solve_hand_eye(mode: str, samples: Sequence[HandEyeSample], board: BoardSpec
         board_rotation_max_deg=float(rotation_deg.max()),
         cross_check_mm=cross_mm, cross_check_deg=cross_deg, board_scale=scale,
     )
-    methods = {name: pose_difference(X, Xc) for name, Xc in candidates.items()}
-    methods["robot_world"] = (cross_mm, cross_deg)
-    return HandEyeResult(mode, X, Z, residuals, tuple(s.index for s in kept), tuple(rejected), methods)
+    return HandEyeResult(mode, X, Z, residuals, tuple(s.index for s in kept), tuple(rejected), {**methods, **cross})
