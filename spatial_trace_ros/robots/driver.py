@@ -33,6 +33,9 @@ class RobotState:
     moving: bool = False  # an asynchronous move (move_path) is still running
     fault: str = ""  # non-empty when the robot reports any other fault
     qd: np.ndarray | None = None
+    # The robot's own clock or counter (UR: RTDE timestamp [s]; G1: rt/lowstate tick [ms]); it must
+    # advance while the robot talks. None: the driver has none (then staleness is not judged).
+    robot_clock: float | None = None
 
     @property
     def ok(self) -> bool:
