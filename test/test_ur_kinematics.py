@@ -93,7 +93,7 @@ def test_scalar_single_pose_ik_matches_the_vectorised_form(q: np.ndarray, name: 
     np.testing.assert_array_equal(np.isnan(scalar), np.isnan(vector))
     finite = np.isfinite(vector)
     gap = np.abs((scalar[finite] - vector[finite] + np.pi) % (2 * np.pi) - np.pi)
-    assert gap.max(initial=0.0) < 1e-9
+    assert gap.max(initial=0.0) < 1e-6  # arccos amplifies round-off at singular poses, as above
 
 
 @settings(max_examples=400, deadline=None, suppress_health_check=[HealthCheck.too_slow])
