@@ -9,10 +9,9 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-import yaml
 
 from helpers.plans import offset_plan
-from helpers.worker_runs import POLICY_OPTIONS, fake_ur_with_worker, run_plan, start_worker
+from helpers.worker_runs import POLICY_OPTIONS, fake_ur_with_worker, relaxed_safety_file, run_plan, start_worker
 from spatial_trace_ros.errors import RobotError
 from spatial_trace_ros.policies.tracking import PathTracker
 from spatial_trace_ros.robots.driver import driver_factory
@@ -69,9 +68,8 @@ def test_stop_request_mid_path_stops_the_arm_short_of_the_end(ur) -> None:
 def test_guard_refuses_a_setpoint_outside_the_workspace(procs, tmp_path: Path) -> None:
     fake = start_fake_ur(procs, "ur5")
     x_limit = float(fake.state()["tcp_pose"][0]) + 0.03
-    safety = tmp_path / "safety.yaml"
-    safety.write_text(yaml.safe_dump({"workspace": {"min_m": [-0.85, -0.85, 0.0], "max_m": [x_limit, 0.85, 1.0]}}))
-    worker = start_worker(fake, "ur5", safety_file=str(safety))
+    safety = relaxed_safety_file(tmp_path, workspace={"min_m": [-0.85, -0.85, 0.0], "max_m": [x_limit, 0.85, 1.0]})
+    worker = start_worker(fake, "ur5", safety_file=safety)
     try:
         plan = _plan_from(fake)
         fake.reset_log()

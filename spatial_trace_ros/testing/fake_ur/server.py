@@ -63,6 +63,8 @@ SAFETY_STATUS_BITS = {
     "ROBOT_EMERGENCY_STOP": (1 << 6) | (1 << 7) | (1 << 10),
 }
 RUNTIME_STATES = {"STOPPED": 1, "PLAYING": 2, "PAUSED": 4}
+# A real controller refuses to unlock a protective stop until this long after it happened.
+PROTECTIVE_STOP_UNLOCK_DELAY_S = 5.0
 JOINT_MODE_RUNNING = 253
 
 
@@ -129,6 +131,7 @@ class FakeUrController:
         self.t0 = time.monotonic()
         self.now_s = self.t0
         self.trigger: FaultTrigger | None = None
+        self.protective_stop_at_s = 0.0
         self.motion_time_s = 0.0
         self.faults: list[dict] = []
         self.secondary_programs = 0
@@ -180,7 +183,7 @@ class FakeUrController:
         self.script.pause("program paused from the dashboard")
 
     def unlock_protective_stop(self) -> bool:
-        if self.safety != "PROTECTIVE_STOP":
+        if self.safety != "PROTECTIVE_STOP" or self.now_s - self.protective_stop_at_s < PROTECTIVE_STOP_UNLOCK_DELAY_S:
             return False
         self.safety = "NORMAL"
         return True
@@ -189,6 +192,7 @@ class FakeUrController:
     def protective_stop(self, reason: str) -> None:
         self.arm.halt()
         self.safety = "PROTECTIVE_STOP"
+        self.protective_stop_at_s = self.now_s
         self.script.pause(reason)
         self.faults.append({"kind": "protective_stop", "t": self.now_s, "reason": reason})
 
