@@ -281,15 +281,25 @@ class RtdeDriver(RobotDriver):
         self._arm_watchdog(control)
 
     def stop(self) -> None:
-        if self._control is None or self._frozen() or not self._usable(self._control, self._receive):
+        if self._control is None or not self._answering() or not self._usable(self._control, self._receive):
             self._mode = "idle"
             return
         self._stop_with(self._control)
 
-    def _frozen(self) -> bool:
-        """The RTDE timestamp has not advanced for 10 periods: the controller does not answer, and a
-        stop command would block in ur_rtde (the controller's own watchdog handles the arm)."""
-        return self._clock_advanced_s > 0 and time.monotonic() - self._clock_advanced_s > 10 * self.period_s
+    def _answering(self) -> bool:
+        """The RTDE stream still advances. A frozen controller would leave a stop command blocked in
+        ur_rtde for seconds (the controller's own watchdog then handles the arm): nothing is sent to it.
+        Answers at once when the last read saw the clock move within two periods, else waits up to
+        three periods for the next packet."""
+        if time.monotonic() - self._clock_advanced_s < 2 * self.period_s:
+            return True
+        start = self._receive.getTimestamp()
+        deadline = time.monotonic() + 3 * self.period_s
+        while time.monotonic() < deadline:
+            if self._receive.getTimestamp() != start:
+                return True
+            time.sleep(self.period_s / 4)
+        return False
 
     def _stop_with(self, control: Any) -> None:
         decel = self.options.stop_decel_mps2

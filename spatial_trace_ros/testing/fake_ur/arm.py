@@ -202,6 +202,7 @@ class SimulatedArm:
         self.q = np.asarray(q0, float).copy()
         self.qd = np.zeros(model.dof)
         self.motion: Motion | None = None
+        self.stuck = False  # a fault injected by a test: commands are taken, the joints do not move
 
     @property
     def tcp(self) -> np.ndarray:
@@ -217,6 +218,8 @@ class SimulatedArm:
 
     def move_to(self, q: np.ndarray, dt: float) -> None:
         """Set joints to ``q``, no faster than the joint speed limits allow in ``dt``."""
+        if self.stuck:
+            return
         limit = self.model.max_velocity_radps * dt
         step = np.clip(np.asarray(q, float) - self.q, -limit, limit)
         self.q = self.q + step

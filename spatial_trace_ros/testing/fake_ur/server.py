@@ -4,9 +4,11 @@ It listens on one loopback address (tests use a distinct 127.x.y.z each, because
 fixed) on the RTDE port 30004, the script port 30003 and the dashboard port 29999, runs the control
 loop at the controller rate (125 Hz for CB3 arms, 500 Hz for e-Series) in one thread, and streams
 RTDE output packages to every synchronised client. A JSON-over-HTTP control port lets a test read
-the arm's state and TCP log and inject faults: protective stop, emergency stop, or a dropped network
-(all sockets closed, new connections refused until cleared), immediately or after the arm has moved
-for a given time.
+the arm's state and TCP log and inject faults: protective stop, emergency stop, a dropped network
+(all sockets closed, new connections refused until cleared), an arm that silently stops following
+commands (``stuck_arm``) or one pushed off its path (``displace``), immediately or after the arm has
+moved for a given time. A protective stop can be unlocked from the dashboard 5 s after it happened,
+as on a real controller.
 """
 
 from __future__ import annotations
@@ -111,7 +113,10 @@ class _TextClient:
     buffer: str = ""
 
 
-FAULT_KINDS = ("protective_stop", "emergency_stop", "drop_connection")
+FAULT_KINDS = ("protective_stop", "emergency_stop", "drop_connection", "stuck_arm", "displace")
+# "displace": the arm is pushed this far about the base axis at once (a collision the controller did not
+# notice), and stays there until the next command moves it.
+DISPLACE_RAD = 0.15
 
 
 class FakeUrController:
@@ -222,10 +227,17 @@ class FakeUrController:
             self.emergency_stop("emergency stop injected by the test")
         elif kind == "drop_connection":
             self.drop_connections()
+        elif kind == "stuck_arm":  # commands are taken, nothing moves, nothing is reported
+            self.arm.stuck = True
+            self.faults.append({"kind": kind, "t": self.now_s, "reason": "arm stuck"})
+        elif kind == "displace":
+            self.arm.q = self.arm.q + np.array([DISPLACE_RAD, 0.0, 0.0, 0.0, 0.0, 0.0])
+            self.faults.append({"kind": kind, "t": self.now_s, "reason": "arm pushed"})
         else:
             raise ValueError(f"unknown fault {kind!r}; available: {', '.join(FAULT_KINDS)}")
 
     def clear_faults(self) -> None:
+        self.arm.stuck = False
         self.safety = "NORMAL"
         self.robot_mode = ROBOT_MODE_RUNNING
         self.trigger = None
