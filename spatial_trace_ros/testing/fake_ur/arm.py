@@ -1,7 +1,8 @@
 """The fake controller's arm: joint positions moved by the motion the control script asked for.
 
 Purely kinematic (no dynamics, no payload): each motion type turns its command into joint positions
-per controller step, through the same ``RobotModel`` (FK, IK, Jacobian) the stack plans with. The
+per controller step, through the fake's own kinematics (``kinematics.FakeArmKinematics``, written
+apart from the product's ``RobotModel``, so a bug there shows as the arm not following the plan). The
 emulations are simple on purpose and documented where they differ from a real controller:
 
 - servoj / servoL: the joints follow the latest target with a first-order lag whose time constant is
@@ -24,7 +25,7 @@ from abc import ABC, abstractmethod
 import numpy as np
 from scipy.spatial.transform import Rotation
 
-from spatial_trace_ros.robots.model import RobotModel
+from spatial_trace_ros.testing.fake_ur.kinematics import FakeArmKinematics
 
 ROTATION_LENGTH_M_PER_RAD = 0.1
 DLS_DAMPING = 0.01
@@ -197,7 +198,7 @@ class StopMotion(Motion):
 class SimulatedArm:
     """Joint state of the arm plus the motion in progress."""
 
-    def __init__(self, model: RobotModel, q0: np.ndarray) -> None:
+    def __init__(self, model: FakeArmKinematics, q0: np.ndarray) -> None:
         self.model = model
         self.q = np.asarray(q0, float).copy()
         self.qd = np.zeros(model.dof)

@@ -30,7 +30,6 @@ from urllib.parse import parse_qs, urlparse
 
 import numpy as np
 
-from spatial_trace_ros.robots.model import make_robot_model
 from spatial_trace_ros.robots.ur.pose_vector import ur_pose
 from spatial_trace_ros.testing.fake_ur import dashboard
 from spatial_trace_ros.testing.fake_ur.arm import InverseKinematicsError, SimulatedArm
@@ -39,6 +38,7 @@ from spatial_trace_ros.testing.fake_ur.control_script import (
     ControlScript,
     command_name,
 )
+from spatial_trace_ros.testing.fake_ur.kinematics import FakeArmKinematics
 from spatial_trace_ros.testing.fake_ur.rtde_protocol import (
     FrameReader,
     MessageType,
@@ -125,7 +125,7 @@ class FakeUrController:
     def __init__(self, host: str, robot: str, q0: np.ndarray, control_port: int, rate_hz: float | None = None) -> None:
         self.host = host
         self.identity = ControllerIdentity.for_robot(robot, rate_hz)
-        self.model = make_robot_model(robot)
+        self.model = FakeArmKinematics(robot)
         self.arm = SimulatedArm(self.model, q0)
         self.script = ControlScript(self.arm, self.protective_stop)
         self.safety = "NORMAL"
