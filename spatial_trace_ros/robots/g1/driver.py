@@ -354,7 +354,7 @@ class G1ArmDriver(RobotDriver):
     def _set_fault(self, reason: str) -> None:
         """Record the first fault and start the release (call with the lock held)."""
         if not self._fault:
-            self._fault = f"{reason}; held the pose and released the G1 arms (connect again to take over)"
+            self._fault = f"{reason}; held the pose and released the G1 arms (the next run takes them over again)"
             log.error("%s", self._fault)
         self._commander.release(self._fault)
 
