@@ -53,15 +53,16 @@ class WaypointChecks:
         self._tool_p1 = np.array([c.p1_m for c in self.attached], float).reshape(-1, 3)
         self._tool_r = np.array([c.radius_m for c in self.attached], float)
         self._link_zones = [z for z in config.keep_out_zones if z.check_links]
+        self._lo, self._hi = config.workspace_min, config.workspace_max
 
     # -- the TCP ---------------------------------------------------------------------------------------
     def positions(self, pos: np.ndarray, start: np.ndarray | None = None) -> list[SafetyReason]:
         """TCP points (N, 3): workspace box, keep-out zones (the points and the straight way between
         consecutive ones, from ``start`` when given), table plane."""
         cfg, out = self.config, []
-        lo, hi = cfg.workspace_min, cfg.workspace_max
-        off = volumes.outside_box_distance(pos, lo, hi)
-        if np.any(off > 1e-9):
+        lo, hi = self._lo, self._hi
+        off = volumes.outside_box_distance(pos, lo, hi) if (pos < lo).any() or (pos > hi).any() else None
+        if off is not None and np.any(off > 1e-9):
             i = int(np.argmax(off > 1e-9))
             out.append(reason(SafetyCode.OUTSIDE_WORKSPACE,
                               f"{count(off > 1e-9)} leave the workspace box {xyz(lo)}..{xyz(hi)}, first #{i} at "
