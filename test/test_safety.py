@@ -3,6 +3,7 @@ rules, the config file, and the run-time guard."""
 
 from __future__ import annotations
 
+import re
 from dataclasses import replace
 from pathlib import Path
 
@@ -423,3 +424,16 @@ def test_measured_tcp_and_tracking_error_are_checked() -> None:
     assert GUARD.check_measured(below).code == "BELOW_TABLE" and "measured TCP" in GUARD.check_measured(below).message
     assert GUARD.check_tracking(0.01) is None
     assert GUARD.check_tracking(0.05).code == "TRACKING_ERROR"
+
+
+def test_the_hazard_table_names_tests_that_exist() -> None:
+    """docs/safety.md names the test that shows each hazard is caught: every one must exist."""
+    doc = (REPO / "docs" / "safety.md").read_text()
+    defined: dict[str, set[str]] = {}
+    for path in (REPO / "test").glob("test_*.py"):
+        for name in re.findall(r"^def (test_\w+)", path.read_text(), re.MULTILINE):
+            defined.setdefault(name, set()).add(path.name)
+    cited = re.findall(r"`(?:(test_\w+\.py)::)?(test_\w+)`", doc)
+    assert len(cited) > 30
+    wrong = [f"{file}::{name}" for file, name in cited if name not in defined or (file and file not in defined[name])]
+    assert wrong == [], f"docs/safety.md cites tests that do not exist: {wrong}"
