@@ -151,7 +151,9 @@ def test_estop_latch_survives_a_restart(procs, ros_env, harness, tmp_path: Path)
     node.stop()
     op.statuses.clear()
     start_node(procs, ros_env, tmp_path, fake)
-    op.wait_status(lambda s: "kept across the restart" in s["reason"], "the restarted node to report the latch")
+    # Only the new node has published since the clear: it names the e-stop engaged before its start.
+    op.wait_status(lambda s: "e-stop engaged by /spatial_trace/estop" in s["reason"],
+                   "the restarted node to report the latch")
     op.send_plan(_plan(fake))
     refused = op.call("execute")
     assert not refused.success and "e-stop is engaged" in refused.message

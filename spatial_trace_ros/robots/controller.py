@@ -119,7 +119,9 @@ class Controller:
             self.period_s = float(info["period_s"])
             if self._status.state == "idle":
                 rate = f"{1 / self.period_s:.0f} Hz"
-                self._set(reason=f"connected ({self.config.driver_name}, {rate}); waiting for a plan")
+                then = (f"{self.latch.reason or ESTOP_REASON} (latched); {ESTOP_RELEASE_HINT}"
+                        if self.latch.engaged else "waiting for a plan")
+                self._set(reason=f"connected ({self.config.driver_name}, {rate}); {then}")
         self._log("info", f"connected to the robot: {self.config.driver_name} driver at {1 / self.period_s:.0f} Hz, "
                           f"commands {', '.join(info['supports'])}; loop scheduling {info['scheduling']}")
 
