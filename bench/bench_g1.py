@@ -94,6 +94,7 @@ def bench_driver(domain_id: int, fake: FakeG1Process, seconds: float) -> dict:
                                           weight_ramp_s=0.5, lowstate_timeout_s=2.0)
     before = fake.status()["commands"]
     driver.connect()
+    driver.prepare_motion()  # take the arm: the command stream runs only while it is held
     periods0, missed0 = driver.stats.periods, driver.stats.missed_periods
     time.sleep(seconds)
     periods, missed = driver.stats.periods - periods0, driver.stats.missed_periods - missed0

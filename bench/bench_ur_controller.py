@@ -14,8 +14,17 @@
    ur_rtde; reported by the node in /diagnostics ``last_stop_latency_ms``), and from the publish call
    to the stop command's arrival at the fake (DDS and the rclpy executor included). Target: within
    one control period (2 ms).
+4. ``guard_cost_us`` (in this process, no robot): the run-time guard's full check per setpoint kind
+   (servo pose with its IK, joint setpoint, speed command, plus the measured-state checks every period)
+   p50 / p99 in microseconds and as a share of the 2 ms period (target < 10 %), a 40-waypoint moveL path
+   (checked once, when sent), and the per-pose IK: the numpy closed form over eight branches against the
+   scalar single-pose form the guard uses.
+5. ``frozen_controller_{3,10}_periods``: the fake stopped with SIGSTOP (sockets open) mid-run,
+   repeated: from the freeze to the run's result (target: ``max_stale_periods`` periods plus the time
+   to notice), with the default limit (3) and with 10; runs that stopped as stale before the freeze
+   (the fake's own pauses on a loaded machine) are counted.
 
-    .venv/bin/python bench/bench_ur_controller.py [--duration-s 30] [--repeats 5]
+    .venv/bin/python bench/bench_ur_controller.py [--duration-s 30] [--repeats 5] [--quick]
 """
 
 from __future__ import annotations
@@ -24,6 +33,7 @@ import argparse
 import json
 import os
 import random
+import signal
 import sys
 import tempfile
 import time
@@ -36,6 +46,7 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / "test"))
 
 from helpers.plans import offset_plan  # noqa: E402
+from spatial_trace_ros.planning.safety import SafetyConfig, SetpointGuard  # noqa: E402
 from spatial_trace_ros.policies.tracking import PathTracker  # noqa: E402
 from spatial_trace_ros.robots.model import make_robot_model  # noqa: E402
 from spatial_trace_ros.robots.worker import RealtimeWorker, StateEvent, WorkerConfig  # noqa: E402
@@ -216,21 +227,109 @@ def bench_estop_node(fake: FakeUrClient, group: ProcessGroup, repeats: int, prio
             "period_ms": 2.0}
 
 
+def _timed_us(fn, n: int) -> np.ndarray:
+    out = np.empty(n)
+    for i in range(n):
+        t = time.perf_counter()
+        fn(i)
+        out[i] = time.perf_counter() - t
+    return out * 1e6
+
+
+def bench_guard_cost(n: int) -> dict:
+    """Every check on a moving arm (a new configuration each call, so no cache helps)."""
+    guard = SetpointGuard(SafetyConfig(), MODEL)
+    q0 = np.array([0.3, -1.4, 1.5, -1.6, -1.5, 0.2])
+    qs = q0 + np.cumsum(np.full((n + 1, 6), 2e-4), axis=0)
+    poses = MODEL.fk_many(qs)
+    period = 0.002
+    twist = np.array([0.05, 0.0, 0.0, 0.0, 0.0, 0.0])
+    kinds = {
+        "servo_pose": lambda i: guard.check_pose(poses[i], poses[i + 1], period, qs[i], qs[i]),
+        "servo_joints": lambda i: guard.check_joints(qs[i], qs[i + 1], period, qs[i]),
+        "speed_tcp": lambda i: guard.check_twist(poses[i], twist, qs[i]),
+        "measured_state": lambda i: guard.check_measured(poses[i]) or guard.check_tracking(0.001),
+    }
+    for fn in kinds.values():  # every check passes on this motion: the full cost, no early refusal
+        assert not any(fn(i) for i in range(3)), "the benchmark motion must pass every check"
+    out: dict = {"period_ms": period * 1e3}
+    for name, fn in kinds.items():
+        us = _timed_us(fn, n)
+        out[name] = {"p50_us": round(float(np.percentile(us, 50)), 1), "p99_us": round(float(np.percentile(us, 99)), 1),
+                     "p50_share_of_period_percent": round(float(np.percentile(us, 50)) / (period * 1e6) * 100, 1)}
+    per_period = out["servo_pose"]["p50_us"] + out["measured_state"]["p50_us"]
+    out["servo_pose_with_measured_state_share_percent"] = round(per_period / (period * 1e6) * 100, 1)
+    path = poses[:41:1]
+    out["move_path_40_waypoints_ms"] = round(float(np.median(_timed_us(
+        lambda i: guard.check_path(poses[0], path[1:], 0.1, qs[0]), max(5, n // 100)))) / 1e3, 2)
+    out["ik_per_pose_us"] = {
+        "numpy_eight_branches": round(float(np.median(_timed_us(
+            lambda i: MODEL.ik_all_many(poses[i], q6_hint=qs[i, 5:6]), n))), 1),
+        "scalar_single_pose": round(float(np.median(_timed_us(lambda i: MODEL._solve_one(poses[i], qs[i, 5]), n))), 1),
+        "ik_nearest_total": round(float(np.median(_timed_us(lambda i: MODEL.ik(poses[i + 1], qs[i]), n))), 1),
+    }
+    return out
+
+
+def bench_frozen_controller(fake: FakeUrClient, worker: RealtimeWorker, repeats: int) -> dict:
+    """SIGSTOP the fake mid-run; the time from the freeze until the run's result reaches this process."""
+    delays, reasons, early = [], set(), 0
+    for _ in range(repeats):
+        plan = offset_plan(MODEL, np.array(fake.state()["q"]), [(0.04, 0.0, 0.0)], 2.0)
+        worker.execute(plan, "servo_stream", POLICY_OPTIONS, False)
+        frozen_at = None
+        deadline = time.monotonic() + 20.0
+        result = None
+        while result is None and time.monotonic() < deadline:
+            for event in worker.events():
+                if isinstance(event, StateEvent):
+                    if frozen_at is None and event.executing and event.progress >= 0.3:
+                        os.kill(fake.process.pid, signal.SIGSTOP)
+                        frozen_at = time.monotonic()
+                elif event[0] == "result":
+                    result = event[1]
+                    done_at = time.monotonic()
+            time.sleep(0.0005)
+        os.kill(fake.process.pid, signal.SIGCONT)
+        if result is None:
+            raise RuntimeError("no result from a frozen run")
+        if frozen_at is None:  # the staleness check fired before the freeze: a false alarm, counted
+            early += 1
+            fake.wait_until(lambda s: not s["moving"], 10.0, "rest")
+            continue
+        delays.append(done_at - frozen_at)
+        reasons.add(result.reason.split(":")[0])
+        fake.wait_until(lambda s: not s["moving"], 10.0, "rest")
+    d = np.array(delays) if delays else np.array([np.nan])
+    return {"repeats": repeats, "stopped_stale_before_the_freeze": early,
+            "freeze_to_result_ms_p50": percentile_ms(d, 50),
+            "freeze_to_result_ms_max": percentile_ms(d, 100),
+            "freeze_to_result_periods_p50": round(float(np.median(d)) / 0.002, 1), "reasons": sorted(reasons)}
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--duration-s", type=float, default=30.0)
     parser.add_argument("--repeats", type=int, default=5)
     parser.add_argument("--realtime-priority", type=int, default=50,
                         help="SCHED_FIFO priority for a second servo run (0: skip it)")
+    parser.add_argument("--quick", action="store_true",
+                        help="under a minute: 3 s servo run, 2 repeats, no SCHED_FIFO run, no node e-stop")
     args = parser.parse_args()
+    if args.quick:
+        args.duration_s, args.repeats, args.realtime_priority = 3.0, 2, 0
     out: dict = {"machine": {"cpus": os.cpu_count(), "load_1min": round(os.getloadavg()[0], 2)}}
+    out["guard_cost_us"] = bench_guard_cost(500 if args.quick else 5000)
+    relaxed = str(Path(tempfile.mkdtemp(prefix="bench_safety_")) / "safety.yaml")
+    Path(relaxed).write_text(json.dumps({"runtime": {"max_stale_periods": 25}}))  # JSON is YAML
     with ProcessGroup() as group:
         fake = start_fake_ur(group, ROBOT)
         runs = [("servo_500hz", 0)] + ([("servo_500hz_sched_fifo", args.realtime_priority)]
                                        if args.realtime_priority > 0 else [])
         for name, priority in runs:
             worker = RealtimeWorker(WorkerConfig(robot=ROBOT, driver="ur_rtde", realtime_priority=priority,
-                                                 driver_options={"robot_ip": fake.host, "watchdog_min_hz": 5.0}))
+                                                 driver_options={"robot_ip": fake.host, "watchdog_min_hz": 5.0},
+                                                 safety_file=relaxed))
             worker.start()
             try:
                 info = worker.wait_ready(60.0)
@@ -239,7 +338,23 @@ def main() -> None:
             finally:
                 worker.close()
             wait_for(lambda: fake.state()["rtde_clients"] == 0, 10.0, "the worker to disconnect")
-        out["estop_node"] = bench_estop_node(fake, group, args.repeats, args.realtime_priority)
+        # The frozen controller with the default limit (3 periods) and with 10: the fake is a Python process
+        # on a shared machine whose stream pauses by itself, which the default may take for a freeze.
+        for periods in (3, 10):
+            limits = Path(tempfile.mkdtemp(prefix="bench_safety_")) / "safety.yaml"
+            limits.write_text(json.dumps({"runtime": {"max_stale_periods": periods}}))
+            worker = RealtimeWorker(WorkerConfig(robot=ROBOT, driver="ur_rtde", safety_file=str(limits),
+                                                 driver_options={"robot_ip": fake.host, "watchdog_min_hz": 5.0}))
+            worker.start()
+            try:
+                worker.wait_ready(60.0)
+                out[f"frozen_controller_{periods}_periods"] = bench_frozen_controller(fake, worker,
+                                                                                      max(args.repeats, 3))
+            finally:
+                worker.close()
+            wait_for(lambda: fake.state()["rtde_clients"] == 0, 10.0, "the worker to disconnect")
+        if not args.quick:
+            out["estop_node"] = bench_estop_node(fake, group, args.repeats, args.realtime_priority)
     print(json.dumps(out, indent=2))
 
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 import os
 import random
 import sys
+import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -22,6 +23,8 @@ os.environ["ROS_DOMAIN_ID"] = str(_DOMAIN_ID)
 os.environ["ROS_AUTOMATIC_DISCOVERY_RANGE"] = "LOCALHOST"
 os.environ["ROS_LOCALHOST_ONLY"] = "1"
 os.environ.setdefault("MUJOCO_GL", "egl")
+# The controller keeps its e-stop latch under $ROS_HOME: never the developer's own ~/.ros in tests.
+os.environ["ROS_HOME"] = tempfile.mkdtemp(prefix="spatial_trace_test_ros_home_")
 
 # rclpy must be loaded before pyrealsense2 in a process that uses both: the other order segfaults at
 # interpreter exit (measured with the Kilted wheels and pyrealsense2 2.59), which fails the run.
@@ -38,9 +41,9 @@ def ros_domain_id() -> int:
 
 
 @pytest.fixture
-def ros_env(ros_domain_id: int) -> dict[str, str]:
-    """Environment for child processes that run ROS nodes."""
-    env = ros_test_env(ros_domain_id)
+def ros_env(ros_domain_id: int, tmp_path: Path) -> dict[str, str]:
+    """Environment for child processes that run ROS nodes (each test its own ROS_HOME)."""
+    env = ros_test_env(ros_domain_id, {"ROS_HOME": str(tmp_path / "ros_home")})
     env["PYTHONPATH"] = os.pathsep.join([str(TEST_DIR), env.get("PYTHONPATH", "")]).rstrip(os.pathsep)
     return env
 

@@ -9,6 +9,7 @@ import os
 import signal
 import subprocess
 import sys
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -113,6 +114,7 @@ def test_dashboard_answers_what_ur_rtde_asks(procs) -> None:
     out = run_probe(fake, "dashboard")
     assert out["version"] == "5.11.1.108318" and out["remote"] and out["serial"].isdigit()
     assert out["safety_stopped"] == "Safetystatus: PROTECTIVE_STOP"
+    assert "until 5s after" in out["early_unlock"]
     assert out["safety_after"] == "Safetystatus: NORMAL"
     assert fake.state()["safety"] == "NORMAL"
 
@@ -121,3 +123,23 @@ def test_input_registers_held_by_one_client_are_in_use_for_another(procs) -> Non
     fake = start_fake_ur(procs, "ur5")
     out = run_probe(fake, "second_controller")
     assert "already in use" in out["second_refused"] and out["first_running"]
+
+
+@pytest.mark.parametrize("robot", ["ur5", "ur5e"])
+def test_the_fake_has_its_own_kinematics_that_agree_with_the_product(robot: str) -> None:
+    """The fake computes its TCP from its own DH table and code (not the product's RobotModel), so a
+    run that follows the plan on the fake is not the product agreeing with itself."""
+    from spatial_trace_ros.robots.model import make_robot_model
+    from spatial_trace_ros.testing.fake_ur import arm, kinematics, server
+
+    for module in (arm, kinematics, server):
+        assert "robots.model" not in Path(module.__file__).read_text().replace("``RobotModel``", "")
+    fake, product = kinematics.FakeArmKinematics(robot), make_robot_model(robot)
+    rng = np.random.default_rng(7)
+    for q in rng.uniform(-np.pi, np.pi, (50, 6)):
+        np.testing.assert_allclose(fake.fk(q), product.fk(q), atol=1e-12)
+        np.testing.assert_allclose(fake.jacobian(q), product.jacobian(q), atol=1e-12)
+        near = q + rng.normal(0.0, 0.02, 6)
+        solved = fake.ik(product.fk(near), q)
+        if solved is not None:
+            np.testing.assert_allclose(fake.fk(solved), product.fk(near), atol=1e-9)

@@ -40,10 +40,15 @@ def start_controller(procs: ProcessGroup, ros_env: dict[str, str], tmp_path: Pat
     (two shared cores), so the silence limit is 0.5 s."""
     options = {"config_path": str(REPO / "config" / "g1.yaml"), "network_interface": "lo",
                "dds_domain_id": domain_id, "lowstate_timeout_s": 0.5, "weight_ramp_s": WEIGHT_RAMP_S}
+    # The G1 safety file, with staleness after 10 periods (0.2 s) instead of 3: the same allowance.
+    safety = yaml.safe_load((REPO / "config" / "safety.g1.yaml").read_text())
+    safety["runtime"]["max_stale_periods"] = 10
+    safety_file = tmp_path / "safety.g1.yaml"
+    safety_file.write_text(yaml.safe_dump(safety))
     overrides = tmp_path / "g1_overrides.yaml"
     overrides.write_text(yaml.safe_dump({"controller_node": {"ros__parameters": {
         "driver_options_json": json.dumps(options),
-        "safety_file": str(REPO / "config" / "safety.g1.yaml"),
+        "safety_file": str(safety_file),
     }}}))
     procs.start_python("controller_node", "spatial_trace_ros.nodes.controller_node",
                        ["--ros-args", "--params-file", str(REPO / "config" / "g1_left_arm.yaml"),
@@ -84,7 +89,7 @@ def test_g1_left_arm_executes_stops_and_executes_again(procs: ProcessGroup, ros_
     start_controller(procs, ros_env, tmp_path, domain_id)
     op.wait_connected()
     q0 = wait_at_rest(op, READY_Q)  # /joint_states: the 7 left-arm joints, in the model's order
-    assert fake.status()["weight"] == 1.0  # connected = took the arm over at its pose
+    assert fake.status()["weight"] == 0.0 and fake.status()["commands"] == 0  # connected, the arm not taken
 
     # 1. a planned arc, executed with servo_stream: the robot is commanded along the plan's joints.
     plan, first_row = execute(op, fake, q0)
@@ -118,7 +123,8 @@ def test_g1_left_arm_executes_stops_and_executes_again(procs: ProcessGroup, ros_
     stopped_short = plan.positions[-1]
     refused = op.call("execute")
     assert not refused.success and "e-stop is engaged" in refused.message
-    op.estop(False)
+    assert op.set_param("estop_reset_note", "test operator: arm clear").successful
+    assert op.call("reset_estop").success
     op.wait_status(lambda s: "released" in s["reason"], "the e-stop release")
 
     # 3. released, a new plan from the robot's own pose that the hand-back glides to. While the arm is

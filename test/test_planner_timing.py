@@ -112,7 +112,7 @@ def test_speed_scale_slows_only_its_segments() -> None:
     assert v[:20].max() == pytest.approx(0.25)
 
 
-@settings(max_examples=300, deadline=None, derandomize=True)
+@settings(max_examples=300, deadline=None)
 @given(
     steps=arrays(float, st.tuples(st.integers(2, 40), st.just(3)), elements=st.floats(-0.05, 0.05)),
     v_max=st.floats(0.01, 1.0),

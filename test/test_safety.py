@@ -3,6 +3,7 @@ rules, the config file, and the run-time guard."""
 
 from __future__ import annotations
 
+import re
 from dataclasses import replace
 from pathlib import Path
 
@@ -13,6 +14,7 @@ import yaml
 from spatial_trace_ros.errors import ConfigError
 from spatial_trace_ros.planning.plan import Plan, SafetyReason, Verdict
 from spatial_trace_ros.planning.safety import (
+    AttachedCapsule,
     CandidatePath,
     SafetyCode,
     SafetyConfig,
@@ -297,16 +299,16 @@ def moved(dx: float = 0.0, dy: float = 0.0, dz: float = 0.0) -> np.ndarray:
 
 
 def test_guard_pose_checks() -> None:
-    assert GUARD.check_pose(TCP, moved(0.001), 0.008) is None  # 0.125 m/s
-    assert GUARD.check_pose(TCP, moved(0.001), 0.008, q_near=HOME) is None
-    assert GUARD.check_pose(TCP, moved(0.003), 0.008).code == "TCP_SPEED"  # 0.375 m/s
-    assert GUARD.check_pose(TCP, moved(0.06), 1.0).code == "STEP_TOO_LARGE"
-    assert GUARD.check_pose(TCP, moved(dz=-0.48), 10.0).code in {"BELOW_TABLE", "STEP_TOO_LARGE"}
-    assert GUARD.check_pose(TCP, moved(0.001), 0.0).code == "BAD_TIMING"
-    assert GUARD.check_pose(TCP, moved(np.nan), 0.008).code == "NON_FINITE"
+    assert GUARD.check_pose(TCP, moved(0.001), 0.008, HOME) is None  # 0.125 m/s
+    np.testing.assert_allclose(MODEL.fk(GUARD.last_solution), moved(0.001), atol=1e-9)
+    assert GUARD.check_pose(TCP, moved(0.003), 0.008, HOME).code == "TCP_SPEED"  # 0.375 m/s
+    assert GUARD.check_pose(TCP, moved(0.06), 1.0, HOME).code == "STEP_TOO_LARGE"
+    assert GUARD.check_pose(TCP, moved(dz=-0.48), 10.0, HOME).code in {"BELOW_TABLE", "STEP_TOO_LARGE"}
+    assert GUARD.check_pose(TCP, moved(0.001), 0.0, HOME).code == "BAD_TIMING"
+    assert GUARD.check_pose(TCP, moved(np.nan), 0.008, HOME).code == "NON_FINITE"
     far = np.eye(4)
     far[:3, 3] = [0.84, 0.84, 0.9]
-    assert GUARD.check_pose(far, far, 0.008, q_near=HOME).code == "UNREACHABLE"
+    assert GUARD.check_pose(far, far, 0.008, HOME).code == "UNREACHABLE"
 
 
 def test_guard_joint_checks() -> None:
@@ -320,14 +322,118 @@ def test_guard_joint_checks() -> None:
     relaxed = SetpointGuard(cfg(**OPEN_CELL), MODEL)
     assert relaxed.check_joints(TOOL_IN_FOREARM, TOOL_IN_FOREARM, 0.008).code == "SELF_COLLISION"
     assert GUARD.check_joints(HOME, np.full(6, np.inf), 0.008).code == "NON_FINITE"
+    # A target on another branch than the measured arm is a flip, however small the commanded step.
+    assert GUARD.check_joints(HOME, HOME + 0.001, 0.008, q_measured=HOME + np.r_[0.5, 0, 0, 0, 0, 0]).code == \
+        "JOINT_JUMP"
 
 
 def test_guard_twist_checks() -> None:
-    assert GUARD.check_twist(TCP, np.array([0.1, 0, 0, 0, 0, 0])) is None
-    assert GUARD.check_twist(TCP, np.array([0.27, 0, 0, 0, 0, 0])) is None  # within the 10 % tolerance
-    assert GUARD.check_twist(TCP, np.array([0.3, 0, 0, 0, 0, 0])).code == "TCP_SPEED"
-    assert GUARD.check_twist(TCP, np.array([0, 0, 0, 0, 0, 2.0])).code == "TOOL_ANGULAR_SPEED"
+    assert GUARD.check_twist(TCP, np.array([0.1, 0, 0, 0, 0, 0]), HOME) is None
+    assert GUARD.check_twist(TCP, np.array([0.27, 0, 0, 0, 0, 0]), HOME) is None  # within the 10 % tolerance
+    assert GUARD.check_twist(TCP, np.array([0.3, 0, 0, 0, 0, 0]), HOME).code == "TCP_SPEED"
+    assert GUARD.check_twist(TCP, np.array([0, 0, 0, 0, 0, 2.0]), HOME).code == "TOOL_ANGULAR_SPEED"
     at_edge = moved(dz=-0.46)  # 2.8 cm above the table: one horizon down at 0.2 m/s crosses the clearance
-    assert GUARD.check_twist(at_edge, np.array([0, 0, -0.2, 0, 0, 0])).code == "BELOW_TABLE"
-    assert GUARD.check_twist(at_edge, np.array([0, 0, 0.2, 0, 0, 0])) is None
-    assert GUARD.check_twist(TCP, np.array([0.1, 0.0])).code == "NON_FINITE"
+    q_edge = MODEL.ik(at_edge, HOME)
+    relaxed = SetpointGuard(cfg(table={"check_links": False}), MODEL)
+    assert relaxed.check_twist(at_edge, np.array([0, 0, -0.2, 0, 0, 0]), q_edge).code == "BELOW_TABLE"
+    assert relaxed.check_twist(at_edge, np.array([0, 0, 0.2, 0, 0, 0]), q_edge) is None
+    assert GUARD.check_twist(TCP, np.array([0.1, 0.0]), HOME).code == "NON_FINITE"
+
+
+# A joint 0.25 rad inside its limit: fine with the default margin (0.1 rad), refused with 0.3 rad.
+NEAR_WRIST_LIMIT = HOME + np.r_[0, 0, 0, 0, 0, 2 * np.pi - 0.25]
+STRICT_LIMITS = SetpointGuard(cfg(joint_limits={"margin_rad": 0.3}), MODEL)
+
+
+def test_every_setpoint_kind_gets_the_joint_checks() -> None:
+    """Before, only joint setpoints were checked for joint limits, singularity and collisions: a pose,
+    a speed command or a path reaching the same configuration passed on TCP checks alone."""
+    tcp = MODEL.fk(NEAR_WRIST_LIMIT)
+    target = tcp.copy()
+    target[0, 3] += 0.001
+    assert GUARD.check_pose(tcp, target, 0.008, NEAR_WRIST_LIMIT) is None
+    assert STRICT_LIMITS.check_pose(tcp, target, 0.008, NEAR_WRIST_LIMIT).code == "JOINT_LIMIT"
+    assert STRICT_LIMITS.check_joints(NEAR_WRIST_LIMIT, NEAR_WRIST_LIMIT, 0.008).code == "JOINT_LIMIT"
+    assert STRICT_LIMITS.check_twist(tcp, np.array([0.1, 0, 0, 0, 0, 0]), NEAR_WRIST_LIMIT).code == "JOINT_LIMIT"
+    path = np.stack([target, target @ _shift(0.002)])
+    assert GUARD.check_path(tcp, path, 0.1, NEAR_WRIST_LIMIT) is None
+    assert STRICT_LIMITS.check_path(tcp, path, 0.1, NEAR_WRIST_LIMIT).code == "JOINT_LIMIT"
+
+
+def _shift(dx: float) -> np.ndarray:
+    out = np.eye(4)
+    out[0, 3] = dx
+    return out
+
+
+def test_pose_setpoints_near_a_singularity_or_in_self_collision_are_refused() -> None:
+    wrist_aligned = HOME + np.r_[0, 0, 0, 0, np.pi / 2 - 0.01, 0]  # q5 near 0: wrist singularity
+    tcp = MODEL.fk(wrist_aligned)
+    assert GUARD.check_pose(tcp, tcp, 0.008, wrist_aligned).code == "SINGULARITY"
+    relaxed = SetpointGuard(cfg(**OPEN_CELL), MODEL)
+    folded = MODEL.fk(TOOL_IN_FOREARM)
+    assert relaxed.check_pose(folded, folded, 0.008, TOOL_IN_FOREARM).code == "SELF_COLLISION"
+
+
+def test_a_measured_joint_far_from_the_pose_solution_stops() -> None:
+    target = moved(0.001)
+    flipped = HOME + np.r_[0.5, 0, 0, 0, 0, 0]
+    assert GUARD.check_pose(TCP, target, 0.008, HOME, q_measured=flipped).code == "JOINT_JUMP"
+
+
+def test_the_way_between_waypoints_through_a_zone_is_refused() -> None:
+    """Two waypoints on either side of a thin wall: each is outside it, the straight way is not."""
+    wall = {"name": "wall", "shape": "box", "min_m": [-0.36, -0.13, 0.0], "max_m": [-0.34, -0.12, 0.5]}
+    config = cfg(keep_out_zones=[wall], motion={"max_step_m": 0.2})
+    sparse = line_candidate([-0.35, -0.25, 0.2], [-0.35, 0.0, 0.2], spacing_m=0.1)
+    plan, report = SafetyFilter(config, MODEL).filter(sparse)
+    assert plan is None and codes(report) == ["KEEP_OUT_ZONE"] and "cuts through" in report.reasons[0].message
+    guard = SetpointGuard(config, MODEL)
+    a, b = sparse.poses[1], sparse.poses[2]
+    found = guard.check_pose(a, b, 1.0, sparse.joints[1])
+    assert found is not None and found.code == "KEEP_OUT_ZONE"
+
+
+def test_zones_with_check_links_keep_the_whole_arm_out() -> None:
+    links_only = {"name": "above_arm", "shape": "box", "min_m": [-0.2, -0.3, 0.55], "max_m": [0.2, 0.3, 0.7],
+                  "check_links": True}
+    assert SafetyFilter(cfg(keep_out_zones=[{**links_only, "check_links": False}]), MODEL).check_waypoints(
+        MODEL.fk(HOME)[None], HOME[None])[0] == []
+    found, _ = SafetyFilter(cfg(keep_out_zones=[links_only]), MODEL).check_waypoints(MODEL.fk(HOME)[None], HOME[None])
+    assert [r.code for r in found] == ["KEEP_OUT_ZONE"] and "link" in found[0].message
+
+
+def test_attached_tool_capsules_join_the_checks() -> None:
+    """A 50 cm rod on the flange: the TCP stays high, the rod's tip would go through the table."""
+    rod = AttachedCapsule("rod", (0.0, 0.0, 0.0), (0.0, 0.0, 0.5), 0.02)
+    low = HOME.copy()
+    tcp = MODEL.fk(low)
+    plain = SetpointGuard(SafetyConfig(), MODEL)
+    with_rod = SetpointGuard(SafetyConfig(), MODEL, attached=[rod])
+    assert tcp[2, 3] > 0.45 and tcp[2, 2] < -0.9  # tool pointing down, flange above 45 cm
+    target = tcp.copy()
+    target[2, 3] -= 0.001
+    assert plain.check_pose(tcp, target, 0.008, low) is None
+    found = with_rod.check_pose(tcp, target, 0.008, low)
+    assert found is not None and found.code in {"LINK_BELOW_TABLE"} and "rod" in found.message
+
+
+def test_measured_tcp_and_tracking_error_are_checked() -> None:
+    assert GUARD.check_measured(TCP) is None
+    below = moved(dz=-0.47)
+    assert GUARD.check_measured(below).code == "BELOW_TABLE" and "measured TCP" in GUARD.check_measured(below).message
+    assert GUARD.check_tracking(0.01) is None
+    assert GUARD.check_tracking(0.05).code == "TRACKING_ERROR"
+
+
+def test_the_hazard_table_names_tests_that_exist() -> None:
+    """docs/safety.md names the test that shows each hazard is caught: every one must exist."""
+    doc = (REPO / "docs" / "safety.md").read_text()
+    defined: dict[str, set[str]] = {}
+    for path in (REPO / "test").glob("test_*.py"):
+        for name in re.findall(r"^def (test_\w+)", path.read_text(), re.MULTILINE):
+            defined.setdefault(name, set()).add(path.name)
+    cited = re.findall(r"`(?:(test_\w+\.py)::)?(test_\w+)`", doc)
+    assert len(cited) > 30
+    wrong = [f"{file}::{name}" for file, name in cited if name not in defined or (file and file not in defined[name])]
+    assert wrong == [], f"docs/safety.md cites tests that do not exist: {wrong}"

@@ -5,6 +5,7 @@ first principles (not with the filter's own helpers)."""
 from __future__ import annotations
 
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -192,7 +193,7 @@ scenarios = st.fixed_dictionaries({
 })
 
 
-@settings(max_examples=1000, deadline=None, derandomize=True,
+@settings(max_examples=1000, deadline=None,
           suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
 @given(params=scenarios)
 def test_no_accepted_waypoint_violates_a_limit(params: dict) -> None:
@@ -271,3 +272,14 @@ def test_the_cheap_singularity_certificate_never_passes_a_singular_waypoint(robo
                 certified_rows += 1
                 assert kappa < limit, (robot, limit, q, kappa)
     assert certified_rows > 1000  # the certificate is useful, not just always False
+
+
+def test_property_tests_draw_new_examples_locally() -> None:
+    """Only CI fixes the examples (HYPOTHESIS_PROFILE=ci in test/conftest.py, set by .ci/run): a test file
+    that hard-codes ``derandomize`` would replay the same examples forever on every machine."""
+    tests = Path(__file__).resolve().parent
+    needle = "derandomize" + "="
+    pinned = [p.name for p in sorted(tests.rglob("*.py")) if p.name != "conftest.py" and needle in p.read_text()]
+    assert pinned == [], f"hard-coded derandomize in {pinned}; let the ci profile fix the seed"
+    ci_script = (tests.parent / ".ci" / "run").read_text()
+    assert "HYPOTHESIS_PROFILE=ci" in ci_script

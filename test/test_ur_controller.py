@@ -9,10 +9,9 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-import yaml
 
 from helpers.plans import offset_plan
-from helpers.worker_runs import POLICY_OPTIONS, fake_ur_with_worker, run_plan, start_worker
+from helpers.worker_runs import POLICY_OPTIONS, fake_ur_with_worker, relaxed_safety_file, run_plan, start_worker
 from spatial_trace_ros.errors import RobotError
 from spatial_trace_ros.policies.tracking import PathTracker
 from spatial_trace_ros.robots.driver import driver_factory
@@ -69,9 +68,8 @@ def test_stop_request_mid_path_stops_the_arm_short_of_the_end(ur) -> None:
 def test_guard_refuses_a_setpoint_outside_the_workspace(procs, tmp_path: Path) -> None:
     fake = start_fake_ur(procs, "ur5")
     x_limit = float(fake.state()["tcp_pose"][0]) + 0.03
-    safety = tmp_path / "safety.yaml"
-    safety.write_text(yaml.safe_dump({"workspace": {"min_m": [-0.85, -0.85, 0.0], "max_m": [x_limit, 0.85, 1.0]}}))
-    worker = start_worker(fake, "ur5", safety_file=str(safety))
+    safety = relaxed_safety_file(tmp_path, workspace={"min_m": [-0.85, -0.85, 0.0], "max_m": [x_limit, 0.85, 1.0]})
+    worker = start_worker(fake, "ur5", safety_file=safety)
     try:
         plan = _plan_from(fake)
         fake.reset_log()
@@ -179,3 +177,62 @@ def test_policy_needing_a_command_the_driver_lacks_is_refused_before_motion(proc
     assert result.outcome == "aborted" and "needs speed_tcp" in result.reason and "servo_joints" in result.reason
     assert fake.commands()["motion_packages"] == 0
     wait_for(lambda: not fake.state()["moving"], 1.0, "an arm at rest")
+
+
+def test_a_frozen_controller_stops_the_run_within_a_few_periods(procs, tmp_path: Path) -> None:
+    """The fake stopped with SIGSTOP, sockets open: before, setpoints went on for 2.5 s (ur_rtde's own
+    timeout); now the RTDE timestamp that stops advancing ends the run (the time is in the benchmark)."""
+    fake = start_fake_ur(procs, "ur5")
+    # 6 periods (48 ms) instead of the default 3: the fake is a Python process on a shared machine.
+    worker = start_worker(fake, "ur5", safety_file=relaxed_safety_file(tmp_path, runtime={"max_stale_periods": 6}))
+    frozen: list[bool] = []
+
+    def freeze(_worker) -> None:
+        os.kill(fake.process.pid, signal.SIGSTOP)
+        frozen.append(True)
+
+    try:
+        result = run_plan(worker, _plan_from(fake, duration_s=3.0), "servo_stream",
+                          during=_progress_above(0.2, freeze))
+    finally:
+        os.kill(fake.process.pid, signal.SIGCONT)
+        worker.close()
+    assert frozen and result.outcome == "aborted" and result.progress >= 0.2
+    assert "stopped advancing" in result.reason and "the controller froze" in result.reason
+
+
+def test_a_path_move_that_never_starts_never_succeeds(procs) -> None:
+    """A closed path (out and back) ends where it starts: an arm that never moved was at its end."""
+    fake = start_fake_ur(procs, "ur5")
+    worker = start_worker(fake, "ur5")
+    fake.inject("stuck_arm")
+    try:
+        result = run_plan(worker, _plan_from(fake, offsets=[(0.06, 0.0, 0.0), (0.0, 0.0, 0.0)]), "movel_path")
+    finally:
+        worker.close()
+    assert result.outcome == "aborted" and "never moved along the plan" in result.reason, result.reason
+
+
+def test_an_arm_pushed_off_the_path_stops_the_run(procs) -> None:
+    fake = start_fake_ur(procs, "ur5")
+    worker = start_worker(fake, "ur5")
+    fake.inject("displace", after_motion_s=0.5)
+    try:
+        result = run_plan(worker, _plan_from(fake, duration_s=3.0), "servo_stream")
+    finally:
+        worker.close()
+    assert result.outcome == "aborted" and result.safety_reason is not None, result.reason
+    assert result.safety_reason.code == "TRACKING_ERROR" and "plan's path" in result.reason
+
+
+def test_without_the_rtde_watchdog_only_dry_runs_are_possible(procs) -> None:
+    fake = start_fake_ur(procs, "ur5")
+    worker = start_worker(fake, "ur5", driver_options={"watchdog_min_hz": 0.0})
+    try:
+        rehearsal = run_plan(worker, _plan_from(fake), "servo_stream", dry_run=True)
+        real = run_plan(worker, _plan_from(fake), "servo_stream")
+    finally:
+        worker.close()
+    assert rehearsal.outcome == "succeeded", rehearsal.reason
+    assert real.outcome == "aborted" and "watchdog is off" in real.reason
+    assert fake.commands()["motion_packages"] == 0

@@ -2,9 +2,11 @@
 
 Subscribes to ``/spatial_trace/plan`` (trajectory_msgs/JointTrajectory), ``/spatial_trace/plan_approval``
 (std_msgs/String: the id of the held plan the operator approved) and ``/spatial_trace/estop``
-(std_msgs/Bool, true = stop now and block execution, false = release); serves ``~/execute`` (runs the
-held plan only if it is the approved one, unexpired, and the robot is where it starts) and ``~/stop``
-(std_srvs/Trigger). Publishes ``/joint_states``, ``/spatial_trace/tcp_pose`` (robot base
+(std_msgs/Bool: true = stop now and latch, persisted across restarts; false changes nothing); serves
+``~/execute`` (runs the held plan only if it is the approved one, unexpired, and the robot is where it
+starts), ``~/stop``, ``~/reset_estop`` (releases the latch; needs the ``estop_reset_note`` parameter,
+who and why, which it logs and clears) and ``~/recover`` (clears a UR protective stop without a
+restart), all std_srvs/Trigger. Publishes ``/joint_states``, ``/spatial_trace/tcp_pose`` (robot base
 frame), ``/spatial_trace/controller_status`` (JSON), ``/diagnostics`` and, when the run-time guard
 refuses a setpoint, ``/spatial_trace/safety``. The robot is driven by a real-time worker process
 (``robots.worker``); the state machine is ``robots.controller.Controller``. This node only converts
@@ -18,6 +20,7 @@ import sys
 import time
 from typing import Any
 
+import rclpy.parameter
 from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus, KeyValue
 from geometry_msgs.msg import PoseStamped
 from rclpy.callback_groups import MutuallyExclusiveCallbackGroup
@@ -80,6 +83,8 @@ class ControllerNode(Node):
         self.create_subscription(String, TOPICS["approval"], self._on_approval, COMMAND, callback_group=service_group)
         self.create_service(Trigger, "~/execute", self._on_execute, callback_group=service_group)
         self.create_service(Trigger, "~/stop", self._on_stop, callback_group=service_group)
+        self.create_service(Trigger, "~/reset_estop", self._on_reset_estop, callback_group=estop_group)
+        self.create_service(Trigger, "~/recover", self._on_recover, callback_group=MutuallyExclusiveCallbackGroup())
         self.create_timer(1.0 / cfg.state_rate_hz, self._poll, callback_group=poll_group)
         self.create_timer(DIAGNOSTICS_PERIOD_S, self._publish_diagnostics, callback_group=poll_group)
         self._controller.start()
@@ -136,6 +141,17 @@ class ControllerNode(Node):
         response.success, response.message = self._controller.stop("stop requested on ~/stop")
         return response
 
+    def _on_reset_estop(self, request: Trigger.Request, response: Trigger.Response) -> Trigger.Response:
+        note = self._params.config.estop_reset_note
+        response.success, response.message = self._controller.reset_estop(note)
+        if response.success:  # every release needs its own note
+            self.set_parameters([rclpy.parameter.Parameter("estop_reset_note", value="")])
+        return response
+
+    def _on_recover(self, request: Trigger.Request, response: Trigger.Response) -> Trigger.Response:
+        response.success, response.message = self._controller.recover(self._params.config.recover_timeout_s)
+        return response
+
     # -- outputs ---------------------------------------------------------------------------------------------
     def _now_s(self) -> float:
         return self.get_clock().now().nanoseconds * 1e-9
@@ -181,7 +197,7 @@ class ControllerNode(Node):
         c = self._controller
         status = c.status
         cfg = c.config
-        if not c.connected or c.estop_engaged or status.state == "aborted":
+        if not c.connected or c.estop_engaged or c.robot_fault or status.state == "aborted":
             level = DiagnosticStatus.ERROR
         elif status.state == "stopped":
             level = DiagnosticStatus.WARN
@@ -191,13 +207,21 @@ class ControllerNode(Node):
         values = {
             "state": status.state, "policy": status.policy, "robot": cfg.robot, "driver": cfg.driver_name,
             "connected": str(c.connected).lower(), "estop_engaged": str(c.estop_engaged).lower(),
+            "robot_fault": c.robot_fault, "estop_latch_file": str(c.latch.path),
             "dry_run": str(cfg.dry_run).lower(), "period_s": f"{c.period_s:.4f}", "progress": f"{status.progress:.3f}",
             "last_outcome": last.outcome if last else "",
             "last_missed_periods": str(last.missed_periods) if last else "",
             "last_setpoints_sent": str(last.setpoints_sent) if last else "",
             "last_stop_latency_ms": f"{last.stop_sent_after_s * 1e3:.3f}" if last and last.stop_sent_after_s else "",
         }
-        message = status.reason if c.connected else f"not connected: {c.connection_error or 'connecting'}"
+        if not c.connected:
+            message = f"not connected: {c.connection_error or 'connecting'}"
+        elif c.robot_fault:
+            message = c.robot_fault
+        elif c.estop_engaged:
+            message = f"e-stop engaged: {c.latch.reason or 'latched'}"
+        else:
+            message = status.reason
         diag = DiagnosticArray(status=[DiagnosticStatus(
             level=level, name=DIAGNOSTICS_NAME, message=message, hardware_id=cfg.robot_ip or cfg.robot,
             values=[KeyValue(key=k, value=v) for k, v in values.items()],

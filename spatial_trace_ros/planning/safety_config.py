@@ -51,12 +51,13 @@ class TableConfig(_Strict):
 
 
 class BoxZone(_Strict):
-    """An axis-aligned box the TCP must not enter."""
+    """An axis-aligned box the TCP and the tool must not enter (nor pass through between waypoints)."""
 
     name: str
     shape: Literal["box"] = "box"
     min_m: Vec3
     max_m: Vec3
+    check_links: bool = Field(False, description="keep every arm link out too, not only the TCP and the tool")
 
     @model_validator(mode="after")
     def _ordered(self) -> BoxZone:
@@ -66,7 +67,8 @@ class BoxZone(_Strict):
 
 
 class CylinderZone(_Strict):
-    """A vertical cylinder the TCP must not enter (e.g. around the robot base)."""
+    """A vertical cylinder the TCP and the tool must not enter (e.g. around the robot base, which the
+    arm's own links always occupy: ``check_links`` stays off there)."""
 
     name: str
     shape: Literal["cylinder"] = "cylinder"
@@ -74,6 +76,7 @@ class CylinderZone(_Strict):
     radius_m: float = Field(gt=0.0, le=5.0)
     z_min_m: float
     z_max_m: float
+    check_links: bool = Field(False, description="keep every arm link out too, not only the TCP and the tool")
 
     @model_validator(mode="after")
     def _ordered(self) -> CylinderZone:
@@ -155,6 +158,13 @@ class RuntimeGuardConfig(_Strict):
     )
     twist_horizon_s: float = Field(
         0.1, gt=0.0, le=1.0, description="[s] a speed command must keep the TCP safe for this long"
+    )
+    max_tracking_error_m: float = Field(
+        0.03, gt=0.0, le=0.5, description="[m] the measured TCP further than this from the plan's path stops the run"
+    )
+    max_stale_periods: int = Field(
+        3, ge=1, le=50, description="robot state that does not advance (RTDE timestamp, G1 tick) for this many "
+        "control periods stops the run"
     )
 
 

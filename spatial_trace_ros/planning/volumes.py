@@ -1,5 +1,5 @@
 """Geometric tests on many configurations at once: points in keep-out zones and the workspace box,
-capsule-to-capsule distances for coarse self-collision, lowest link point for the table plane."""
+capsule-to-capsule distances for coarse self-collision."""
 
 from __future__ import annotations
 
@@ -60,10 +60,3 @@ def self_collision_clearance(model: RobotModel, qs: np.ndarray) -> tuple[np.ndar
     dist = segment_distances(p0[:, i], p1[:, i], p0[:, j], p1[:, j]) - (radii[i] + radii[j])
     worst = np.argmin(dist, axis=1)
     return dist[np.arange(len(dist)), worst], worst
-
-
-def lowest_link_points(model: RobotModel, qs: np.ndarray) -> np.ndarray:
-    """Lowest z [m] reached by any link capsule except the first (the base column) at each row."""
-    p0, p1, radii = model.capsule_segments_many(qs)
-    z = np.minimum(p0[:, 1:, 2], p1[:, 1:, 2]) - radii[1:]
-    return z.min(axis=1)

@@ -5,9 +5,12 @@
 until the operator approves its id and calls ``~/execute``, unless ``auto_execute``; see
 ``robots.plan_approval``), ``executing``, then ``succeeded`` / ``aborted`` / ``stopped`` with the
 reason. A plan is used once: after a run the robot is elsewhere, so the next run needs a new plan. The
-e-stop latches: while engaged nothing executes; ``false`` on the e-stop topic releases it. The worker
-connection is kept up by a background thread that (re)connects every ``reconnect_interval_s`` while it
-is down.
+e-stop latches, in a file (``EstopLatch``), so a restarted controller comes back engaged: while engaged
+nothing executes, ``false`` on the e-stop topic changes nothing, and only ``reset_estop`` with a note
+(who, why) releases it. A fault the robot reports (protective or emergency stop, any other fault) is
+kept in ``robot_fault`` for diagnostics; ``recover`` asks the worker to clear a UR protective stop
+without restarting. The worker connection is kept up by a background thread that (re)connects every
+``reconnect_interval_s`` while it is down.
 """
 
 from __future__ import annotations
@@ -24,6 +27,7 @@ from spatial_trace_ros.planning.plan_identity import PlanFreshness
 from spatial_trace_ros.planning.safety import SafetyFilter
 from spatial_trace_ros.robots.controller_config import ControllerNodeConfig
 from spatial_trace_ros.robots.driver import RobotState
+from spatial_trace_ros.robots.estop_latch import EstopLatch
 from spatial_trace_ros.robots.execution import ExecutionResult
 from spatial_trace_ros.robots.model import make_robot_model
 from spatial_trace_ros.robots.plan_approval import PlanApproval, StartLimits
@@ -33,6 +37,8 @@ from spatial_trace_ros.robots.worker import RealtimeWorker, StateEvent
 # whether the robot moved since planning [s].
 ROBOT_STATE_MAX_AGE_S = 0.5
 ESTOP_REASON = "e-stop engaged on /spatial_trace/estop"
+ESTOP_RELEASE_HINT = ("release it with ~/reset_estop after setting estop_reset_note (who and why), e.g. "
+                      "ros2 param set /controller_node estop_reset_note 'alice: cell cleared'")
 # A plan that travelled as a JointTrajectory is re-timed from nanosecond stamps and its poses are
 # recomputed from joints: allow that rounding (0.1 %) on speed and acceleration, nothing more.
 RECEIVED_PLAN_TOLERANCE = 1e-3
@@ -83,7 +89,12 @@ class Controller:
                                         reason=f"connecting to the robot ({config.driver_name} driver)")
         self._changed = True
         self.plan: Plan | None = None
-        self.estop_engaged = False
+        self.latch = EstopLatch(config.latch_path())
+        if self.latch.engaged:
+            self._status.reason = f"{self.latch.reason or ESTOP_REASON} (kept across the restart); {ESTOP_RELEASE_HINT}"
+        self.robot_fault = ""  # what the robot reports now (protective stop, ...), for diagnostics
+        self._recovery: dict | None = None
+        self._recovered = threading.Event()
         self.worker: RealtimeWorker | None = None
         self.connected = False
         self.connection_error = ""
@@ -122,7 +133,9 @@ class Controller:
             self.period_s = float(info["period_s"])
             if self._status.state == "idle":
                 rate = f"{1 / self.period_s:.0f} Hz"
-                self._set(reason=f"connected ({self.config.driver_name}, {rate}); waiting for a plan")
+                then = (f"{self.latch.reason or ESTOP_REASON} (latched); {ESTOP_RELEASE_HINT}"
+                        if self.latch.engaged else "waiting for a plan")
+                self._set(reason=f"connected ({self.config.driver_name}, {rate}); {then}")
         self._log("info", f"connected to the robot: {self.config.driver_name} driver at {1 / self.period_s:.0f} Hz, "
                           f"commands {', '.join(info['supports'])}; loop scheduling {info['scheduling']}")
 
@@ -220,9 +233,13 @@ class Controller:
             plan, self._clock(), PlanFreshness(cfg.plan_max_age_s, cfg.max_clock_skew_s),
             StartLimits(cfg.start_tolerance_rad, cfg.start_tolerance_m), robot, auto=auto)
 
+    @property
+    def estop_engaged(self) -> bool:
+        return self.latch.engaged
+
     def _execute_locked(self, auto: bool = False) -> tuple[bool, str]:
         if self.estop_engaged:
-            return False, "e-stop is engaged; publish false on /spatial_trace/estop to release it"
+            return False, f"e-stop is engaged; {ESTOP_RELEASE_HINT}"
         if self.executing:
             return False, f"already executing plan {self._status.plan_stamp_s:.3f}"
         if self.plan is None:
@@ -256,26 +273,69 @@ class Controller:
                 return True, "discarded the waiting plan; nothing was moving"
             return True, "nothing is executing"
 
-    def estop(self, engaged: bool) -> None:
+    def estop(self, engaged: bool, source: str = "/spatial_trace/estop") -> None:
+        """``True`` stops now and latches (persisted before this returns); ``False`` changes nothing:
+        release is ``reset_estop``'s alone."""
         if engaged:
             worker = self.worker
             if worker is not None:
                 worker.stop(ESTOP_REASON)
             with self._lock:
-                if not self.estop_engaged:
-                    self._log("warn", "e-stop engaged: motion stopped, execution blocked until released")
-                self.estop_engaged = True
+                if not self.latch.engaged:
+                    self._log("warn", "e-stop engaged: motion stopped, execution blocked until ~/reset_estop")
+                try:
+                    self.latch.engage(source)
+                except OSError as err:  # the latch still holds in memory
+                    self.latch.engaged = True
+                    self._log("error", f"could not persist the e-stop latch to {self.latch.path}: {err}")
                 if not self.executing:
                     self.plan = None
                     self._set(state="idle" if self._status.state == "waiting_for_execute" else self._status.state,
-                              reason="e-stop engaged; publish false on /spatial_trace/estop to release it")
-        else:
-            with self._lock:
-                if self.estop_engaged:
-                    self._log("info", "e-stop released")
-                    self.estop_engaged = False
-                    if not self.executing:
-                        self._set(reason="e-stop released; waiting for a plan")
+                              reason=f"e-stop engaged; {ESTOP_RELEASE_HINT}")
+        elif self.latch.engaged:
+            self._log("info", f"false on {source} does not release the e-stop; {ESTOP_RELEASE_HINT}")
+
+    def reset_estop(self, note: str) -> tuple[bool, str]:
+        """Release the e-stop, logging ``note`` (who and why); refused without a note."""
+        note = note.strip()
+        with self._lock:
+            if not self.latch.engaged:
+                return False, "the e-stop is not engaged; nothing to reset"
+            if not note:
+                return False, ("refused: say who releases the e-stop and why first: ros2 param set /controller_node "
+                               "estop_reset_note 'name: reason'")
+            try:
+                self.latch.release(note)
+            except OSError as err:
+                return False, f"could not write the e-stop latch file {self.latch.path} ({err}); still engaged"
+            self._log("warn", f"e-stop released via ~/reset_estop: {note}")
+            if not self.executing:
+                self._set(reason=f"e-stop released ({note}); waiting for a plan")
+            return True, f"e-stop released: {note}"
+
+    def recover(self, timeout_s: float) -> tuple[bool, str]:
+        """Ask the robot to clear a protective stop (UR: unlock after its 5 s, upload the control script
+        again) without restarting anything; blocks until the worker answers or ``timeout_s``."""
+        with self._lock:
+            if self.executing:
+                return False, "a plan is executing; stop it first"
+            if self.latch.engaged:
+                return False, f"e-stop is engaged; {ESTOP_RELEASE_HINT}"
+            worker = self.worker
+            if not self.connected or worker is None:
+                return False, f"not connected to the robot: {self.connection_error or 'still connecting'}"
+            self._recovered.clear()
+            self._recovery = None
+        worker.recover()
+        if not self._recovered.wait(timeout_s):
+            return False, f"the robot did not finish recovering within {timeout_s:.0f} s"
+        answer = self._recovery or {"ok": False, "message": "no answer"}
+        with self._lock:
+            if answer["ok"]:
+                self.robot_fault = ""
+                self._set(reason=f"recovered: {answer['message']}; waiting for a plan")
+        self._log("info" if answer["ok"] else "error", f"recovery: {answer['message']}")
+        return bool(answer["ok"]), str(answer["message"])
 
     # -- worker events -----------------------------------------------------------------------------------
     def poll(self) -> Updates:
@@ -298,6 +358,9 @@ class Controller:
                     self._on_failed(payload["reason"])
                 elif kind == "fault" and not self.executing:
                     self._set(reason=payload["reason"])
+                elif kind == "recovered":
+                    self._recovery = payload
+                    self._recovered.set()
             status = ControllerStatus(**asdict(self._status)) if self._changed else None
             self._changed = False
         return Updates(states, status, result)
@@ -305,6 +368,13 @@ class Controller:
     def _on_state(self, event: StateEvent) -> None:
         if event.state.connected:
             self._robot_state = (time.monotonic(), event.state)
+        fault = event.state.fault_reason() if event.state.connected else ""
+        if fault != self.robot_fault:
+            if fault:
+                self._log("error", f"the robot reports: {fault}")
+                if not self.executing and self._status.state in ("idle", "waiting_for_execute", "succeeded"):
+                    self._set(reason=f"{fault}; call ~/recover once the cause is cleared")
+            self.robot_fault = fault
         if event.executing and self.executing:
             self._status.progress = event.progress
             self._status.tracking_error_m = event.tracking_error_m

@@ -11,6 +11,7 @@ the rest (so a lab's policy should accept ``**options``).
 from __future__ import annotations
 
 import json
+from pathlib import Path
 from typing import Any, Literal
 
 from pydantic import BaseModel, Field, field_validator
@@ -19,6 +20,7 @@ from spatial_trace_ros.errors import format_choices
 from spatial_trace_ros.planning.safety_config import SafetyConfig, load_safety_config
 from spatial_trace_ros.policies.base import available_policies
 from spatial_trace_ros.robots.driver import DEFAULT_DRIVER, DRIVERS
+from spatial_trace_ros.robots.estop_latch import default_latch_path
 from spatial_trace_ros.robots.worker import WorkerConfig
 
 _RO = {"read_only": True}
@@ -76,6 +78,18 @@ class ControllerNodeConfig(BaseModel):
     connect_timeout_s: float = Field(20.0, ge=1.0, le=120.0, description="give up connecting after this [s]",
                                      json_schema_extra=_RO)
     reconnect_interval_s: float = Field(5.0, ge=0.5, le=60.0, description="retry a lost connection every [s]")
+    estop_latch_file: str = Field(
+        "", description="file that keeps the e-stop latch across restarts; empty = "
+        "$ROS_HOME/spatial_trace/estop_<robot>.json (ROS_HOME defaults to ~/.ros)", json_schema_extra=_RO,
+    )
+    estop_reset_note: str = Field(
+        "", description="who releases the e-stop and why (e.g. 'alice: cell cleared'); ~/reset_estop needs it, "
+        "logs it and clears it"
+    )
+    recover_timeout_s: float = Field(
+        15.0, ge=6.0, le=120.0, description="longest ~/recover waits for the robot (UR: 5 s protective stop "
+        "unlock delay, script upload) [s]", json_schema_extra=_RO,
+    )
     realtime_priority: int = Field(
         0, ge=0, le=99, description="SCHED_FIFO priority of the real-time loop process (1-99, needs CAP_SYS_NICE); "
         "0 = normal scheduling", json_schema_extra=_RO,
@@ -131,6 +145,9 @@ class ControllerNodeConfig(BaseModel):
         if self.robot_ip:
             options["robot_ip"] = self.robot_ip
         return options
+
+    def latch_path(self) -> Path:
+        return Path(self.estop_latch_file).expanduser() if self.estop_latch_file else default_latch_path(self.robot)
 
     def safety(self) -> SafetyConfig:
         return load_safety_config(self.safety_file) if self.safety_file else SafetyConfig()

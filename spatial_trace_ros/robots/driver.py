@@ -13,7 +13,7 @@ from typing import Any, Literal
 
 import numpy as np
 
-from spatial_trace_ros.errors import ConfigError
+from spatial_trace_ros.errors import ConfigError, RobotError
 from spatial_trace_ros.registry import load_registered
 
 CommandKind = Literal["servo_pose", "servo_joints", "speed_tcp", "move_path"]
@@ -33,6 +33,9 @@ class RobotState:
     moving: bool = False  # an asynchronous move (move_path) is still running
     fault: str = ""  # non-empty when the robot reports any other fault
     qd: np.ndarray | None = None
+    # The robot's own clock or counter (UR: RTDE timestamp [s]; G1: rt/lowstate tick [ms]); it must
+    # advance while the robot talks. None: the driver has none (then staleness is not judged).
+    robot_clock: float | None = None
 
     @property
     def ok(self) -> bool:
@@ -80,6 +83,7 @@ class RobotDriver(ABC):
     period_s: float
     supports: frozenset[str]
     prepare_timeout_s: float = 0.0  # longest ``prepare_motion`` may block [s]; the controller waits this long
+    recover_timeout_s: float = 1.0  # longest ``recover`` may block [s]
 
     @abstractmethod
     def connect(self) -> None: ...
@@ -128,6 +132,13 @@ class RobotDriver(ABC):
 
     def kick_watchdog(self) -> None:  # noqa: B027 - drivers without a robot-side watchdog need nothing
         """Tell the robot side this loop is alive (ur_rtde watchdog); a silent loop stops the arm."""
+
+    def recover(self) -> str:
+        """Clear a robot-side stop so that motion can resume without restarting anything (UR: unlock a
+        protective stop, upload the control script again). Returns what was done; raises ``RobotError``
+        saying why not."""
+        raise RobotError(f"the {type(self).__name__} driver has no recovery; clear the fault on the robot and "
+                         "restart the controller")
 
     def prepare_motion(self) -> None:  # noqa: B027 - most robots stay ready between runs
         """Called before each run: make the robot take setpoints again after the last run's ``stop``

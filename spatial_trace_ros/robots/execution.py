@@ -1,10 +1,15 @@
 """``ExecutionLoop``: runs one plan on one driver with one control policy, period by period.
 
 Each period: read the robot state, stop on any fault the robot reports (connection, emergency or
-protective stop, program not running), ask the policy for this period's setpoint, check that setpoint
-with the run-time ``SetpointGuard`` (step size, speed, workspace, ...), send it, kick the robot-side
-watchdog, report progress, and sleep out the period. A stop request (``StopSignal``) wakes the loop at
-once, so a stop leaves the process within a fraction of a period, not at the next period boundary.
+protective stop, program not running) and on robot state that no longer advances (the robot's own
+clock stuck for ``max_stale_periods``: a frozen controller or a stalled link), check where the TCP
+really is and how far it is from the plan's path (``max_tracking_error_m``), ask the policy for this
+period's setpoint, check that setpoint in full with the run-time ``SetpointGuard`` (its joint solution:
+limits, speed, singularity, collisions, table, zones), send it, kick the robot-side watchdog, report
+progress, and sleep out the period. A run succeeds only if the TCP travelled along the path (a move
+that never started does not end "succeeded" because a closed path ends where it began).
+A stop request (``StopSignal``) wakes the loop at once, so a stop leaves the process within a
+fraction of a period, not at the next period boundary.
 Whatever ends the run (done, fault, refusal, stop, an exception), the arm is brought to rest with the
 driver's ``stop`` and the result says why in a sentence.
 """
@@ -26,6 +31,9 @@ from spatial_trace_ros.policies.tracking import PathTracker
 from spatial_trace_ros.robots.driver import RobotDriver, RobotState
 
 Outcome = Literal["succeeded", "aborted", "stopped"]
+# A run succeeds only if the measured TCP travelled at least this fraction of the plan's path length
+# (blends and tracking cut corners, never half the path).
+MIN_TRAVEL_FRACTION = 0.5
 
 
 class StopSignal:
@@ -101,6 +109,34 @@ class _Abort(Exception):  # noqa: N818 - control flow inside the loop, never esc
         self.outcome, self.reason, self.safety = outcome, reason, safety
 
 
+class _ClockWatch:
+    """Notices a robot clock (RTDE timestamp, G1 tick) that stops advancing for ``periods`` periods."""
+
+    def __init__(self, periods: int, period_s: float) -> None:
+        self.periods = periods
+        self.period_s = period_s
+        self.last: float | None = None
+        self.advanced_at_s = time.perf_counter()
+        self.reads_since = 0
+
+    def stale_reason(self, clock: float | None) -> str:
+        now = time.perf_counter()
+        if clock is None:
+            return ""
+        if self.last is None or clock != self.last:
+            self.last, self.advanced_at_s, self.reads_since = clock, now, 0
+            return ""
+        self.reads_since += 1
+        silent_s = now - self.advanced_at_s
+        # Both: this many reads saw the same clock, and this much time passed (a loop that was itself
+        # late must not call the robot stale for it).
+        if self.reads_since >= self.periods and silent_s >= self.periods * self.period_s:
+            return (f"the robot's state stopped advancing: its clock stayed at {clock:g} for {self.reads_since} "
+                    f"periods ({silent_s * 1000:.0f} ms; limit {self.periods}); the controller froze or the link "
+                    "stalled. Stopped sending; check the robot and the network, then connect again")
+        return ""
+
+
 def _paced_by_wall_clock(driver: RobotDriver) -> bool:
     """True when the driver keeps the base class's sleep-based pacing, so the loop may wait on the
     stop signal instead (a simulated driver that steps physics in ``wait_period`` keeps its own)."""
@@ -145,27 +181,32 @@ class ExecutionLoop:
 
     # -- one setpoint ----------------------------------------------------------------------------------
     def _check(self, sp: Setpoint, state: RobotState, prev_pose: np.ndarray, prev_q: np.ndarray,
-               dt_s: float) -> SafetyReason | None:
-        """``dt_s``: time since the previous setpoint (a late period makes the plan's target step
+               dt_s: float) -> tuple[SafetyReason | None, np.ndarray]:
+        """The guard's verdict on ``sp`` and the joints it commands (for the next setpoint's check).
+        ``dt_s``: time since the previous setpoint (a late period makes the plan's target step
         further, at the plan's speed, so the step is judged over the time it really took)."""
-        period = self.driver.period_s
+        guard = self.guard
         if sp.kind == "servo_pose":
-            return self.guard.check_pose(prev_pose, sp.pose, dt_s)
+            found = guard.check_pose(prev_pose, sp.pose, dt_s, prev_q, state.q)
+            return found, prev_q if found is not None or guard.last_solution is None else guard.last_solution
         if sp.kind == "servo_joints":
-            return self.guard.check_joints(prev_q, sp.q, dt_s)
+            return guard.check_joints(prev_q, sp.q, dt_s, state.q), np.asarray(sp.q, float)
         if sp.kind == "speed_tcp":
-            return self.guard.check_twist(state.tcp, sp.twist)
+            return guard.check_twist(state.tcp, sp.twist, state.q), state.q
         if sp.kind == "move_path":
-            path = sp.path
-            previous = state.tcp
-            for pose in np.asarray(path.poses).reshape(-1, 4, 4):
-                step = float(np.linalg.norm(pose[:3, 3] - previous[:3, 3]))
-                found = self.guard.check_pose(previous, pose, max(step / path.speed_mps, period))
-                if found is not None:
-                    return found
-                previous = pose
-            return None
-        return None
+            return guard.check_path(state.tcp, sp.path.poses, sp.path.speed_mps, state.q), state.q
+        return None, prev_q
+
+    def _check_state(self, state: RobotState, tracking_error_m: float, clock: _ClockWatch) -> None:
+        """Faults, staleness, where the TCP really is and how far it strayed: each stops the run."""
+        if state.fault_reason():
+            raise _Abort("aborted", state.fault_reason())
+        stale = clock.stale_reason(state.robot_clock)
+        if stale:
+            raise _Abort("aborted", stale)
+        found = self.guard.check_measured(state.tcp) or self.guard.check_tracking(tracking_error_m)
+        if found is not None:
+            raise _Abort("aborted", f"stopped by the safety guard: {found.message}", found)
 
     def _send(self, sp: Setpoint) -> None:
         d = self.driver
@@ -228,6 +269,9 @@ class ExecutionLoop:
             self._preflight(plan, state)
             self.policy.start(plan, state)
             prev_pose, prev_q = state.tcp, state.q
+            clock = _ClockWatch(self.guard.config.runtime.max_stale_periods, self.driver.period_s)
+            clock.stale_reason(state.robot_clock)
+            travelled_m, last_tcp = 0.0, state.tcp[:3, 3].copy()
             last_sent_s = 0.0
             deadline_s = plan.duration_s * 1.5 + self.time_margin_s
             t0 = time.perf_counter()
@@ -244,13 +288,18 @@ class ExecutionLoop:
                 state = self.driver.read_state()
                 t = now - t0
                 times.append(t)
-                tcps.append(state.tcp[:3, 3].copy())
-                if state.fault_reason():
-                    raise _Abort("aborted", state.fault_reason())
+                tcp_now = state.tcp[:3, 3].copy()
+                tcps.append(tcp_now)
+                error = tracker.locate(tcp_now)[1]
+                max_error = max(max_error, error)
+                self._check_state(state, error, clock)
+                travelled_m += float(np.linalg.norm(tcp_now - last_tcp))
+                last_tcp = tcp_now
                 step = self.policy.step(t, state)
                 sp = step.setpoint
                 if sp is not None:
-                    found = self._check(sp, state, prev_pose, prev_q, max(self.driver.period_s, t - last_sent_s))
+                    found, q_commanded = self._check(sp, state, prev_pose, prev_q,
+                                                     max(self.driver.period_s, t - last_sent_s))
                     if found is not None:
                         raise _Abort("aborted", f"setpoint refused by the safety guard: {found.message}", found)
                     if self.stop_signal.is_set():
@@ -258,13 +307,11 @@ class ExecutionLoop:
                     self._send_or_explain(sp)
                     sent += 1
                     last_sent_s = t
+                    prev_q = q_commanded
                     if sp.pose is not None:
                         prev_pose = sp.pose
-                    if sp.q is not None:
-                        prev_q = sp.q
                 self.driver.kick_watchdog()
-                progress, error = max(progress, step.progress), tracker.locate(state.tcp[:3, 3])[1]
-                max_error = max(max_error, error)
+                progress = max(progress, step.progress)
                 if self.on_period is not None:
                     self.on_period(PeriodReport(t, progress, error, state))
                 if step.done:
@@ -272,6 +319,11 @@ class ExecutionLoop:
                     if gap > self.goal_tolerance_m:
                         raise _Abort("aborted", f"the robot came to rest {gap:.3f} m from the end of the plan "
                                      f"(tolerance {self.goal_tolerance_m} m)")
+                    needed = MIN_TRAVEL_FRACTION * tracker.total_m
+                    if tracker.total_m > self.goal_tolerance_m and travelled_m < needed:
+                        raise _Abort("aborted", f"the robot never moved along the plan: the TCP travelled "
+                                     f"{travelled_m:.3f} m of the path's {tracker.total_m:.3f} m (the move did not "
+                                     "start, or the robot ignored it); not counted as done")
                     reason = f"plan executed with {self.policy.name}; ended {gap * 1000:.1f} mm from the last waypoint"
                     progress = 1.0
                     break

@@ -5,13 +5,14 @@ peer that accepts but never answers), which would freeze every ROS callback, e-s
 the driver, the execution loop and the control policy live in a spawned worker process; the node
 talks to it through pipes (commands, and a separate stop pipe that a listener thread in the worker
 turns into an immediate wake-up of the loop) and a queue (events: ready, state, started, result,
-failed).
+recovering, recovered, failed).
 
 Liveness both ways: the worker exits when the node's end of the pipes closes, and stops the arm
 first; the node kills a worker that stays silent for ``liveness_timeout_s`` (the robot-side watchdog,
 e.g. ur_rtde's RTDE watchdog, then stops the arm). A run may start with a longer silence: the
 driver's ``prepare_motion`` (the G1 takes the arm over again with a seconds-long weight ramp) is
-allowed the driver's ``prepare_timeout_s``, announced in the ``started`` event.
+allowed the driver's ``prepare_timeout_s``, announced in the ``started`` event; a recovery (UR:
+protective stop unlock and script upload) announces ``recover_timeout_s`` the same way.
 """
 
 from __future__ import annotations
@@ -97,6 +98,13 @@ class _Worker:
                 self.stop_signal.request("the controller node went away")
                 return
             self.stop_signal.request(reason, at_s)
+
+    def recover(self) -> dict[str, Any]:
+        """The driver's recovery, answered in words (never an exception)."""
+        try:
+            return {"ok": True, "message": self.driver.recover()}
+        except Exception as err:  # reported to whoever asked
+            return {"ok": False, "message": f"{err}"}
 
     def idle_tick(self) -> None:
         state = self.driver.read_state()
@@ -185,6 +193,9 @@ def worker_main(config: WorkerConfig, cmd_rx: Any, stop_rx: Any, events: Any) ->
                 return
             elif isinstance(cmd, ExecuteCommand):
                 events.put(("result", worker.execute(cmd)))
+            elif cmd == "recover":
+                events.put(("recovering", {"quiet_s": worker.driver.recover_timeout_s}))
+                events.put(("recovered", worker.recover()))
     finally:
         with contextlib.suppress(Exception):
             worker.driver.disconnect()
@@ -259,6 +270,10 @@ class RealtimeWorker:
         self._cmd_tx.send(ExecuteCommand(plan, policy, dict(policy_options), dry_run, stops, goal_tolerance_m,
                                          start_tolerance_rad))
 
+    def recover(self) -> None:
+        """Ask the worker to clear a robot-side stop; the answer comes as a ``recovered`` event."""
+        self._cmd_tx.send("recover")
+
     def stop(self, reason: str) -> float:
         """Ask the loop to stop now; returns the monotonic time the request left."""
         with self._stop_lock:
@@ -286,6 +301,8 @@ class RealtimeWorker:
         for event in out:
             if isinstance(event, tuple) and event[0] == "started":
                 self._preparing_until_s = now + float(event[1].get("prepare_timeout_s", 0.0))
+            elif isinstance(event, tuple) and event[0] == "recovering":
+                self._preparing_until_s = now + float(event[1].get("quiet_s", 0.0))
         if self.ready_info is not None and not self.failure:
             silent_s = now - self._last_event_s
             if not self.alive:

@@ -13,7 +13,8 @@ Test side: ``status.json`` (rewritten atomically every 20 ms and on exit) holds 
 state; ``commands.csv`` (if asked for) one row per accepted command: time, weight, the 17 arm_sdk
 joint positions. SIGUSR1 makes it go silent (no more ``rt/lowstate``), SIGUSR2 talk again, and
 SIGHUP shoves ``--shove-joint`` by ``--shove-rad`` and holds it there (a person pushing the arm:
-a disturbance the driver must notice when it crosses a limit).
+a disturbance the driver must notice when it crosses a limit), and SIGURG freezes the state: the same
+``rt/lowstate`` (tick and joints) keeps coming, as from a robot whose firmware hangs mid-stream.
 """
 
 from __future__ import annotations
@@ -70,6 +71,7 @@ class FakeG1:
         self.shove = shove
         self.held: dict[int, float] = {}  # slot -> position someone holds it at
         self.silent = threading.Event()
+        self.frozen = threading.Event()
         self.done = threading.Event()
         self._lock = threading.Lock()
         self._log = open(command_log, "w", buffering=1) if command_log else None  # noqa: SIM115 - lives with us
@@ -128,6 +130,10 @@ class FakeG1:
 
     def publish(self) -> None:
         state = self.state
+        if self.frozen.is_set():  # the last sample again, unchanged
+            self.writer.write(state)
+            self.published += 1
+            return
         state.tick = (state.tick + round(1000.0 / self.rate_hz)) % 2**32
         with self._lock:
             for slot, m in enumerate(state.motor_state):
@@ -147,6 +153,7 @@ class FakeG1:
                 "bad_crc": self.bad_crc,
                 "published": self.published,
                 "silent": self.silent.is_set(),
+                "frozen": self.frozen.is_set(),
                 "weight": self.weight,
                 "q": self.q.tolist(),
                 "commanded_q": self.commanded_q.tolist(),
@@ -221,10 +228,12 @@ def main(argv: list[str] | None = None) -> int:
             robot.silent.clear()
         elif signum == signal.SIGHUP:
             robot.apply_shove()
+        elif signum == signal.SIGURG:
+            robot.frozen.set()
         else:
             robot.done.set()
 
-    for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGUSR1, signal.SIGUSR2, signal.SIGHUP):
+    for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGUSR1, signal.SIGUSR2, signal.SIGHUP, signal.SIGURG):
         signal.signal(sig, on_signal)
     print(f"fake G1 on DDS domain {args.domain_id} ({args.interface}), rt/lowstate at {args.rate_hz:g} Hz", flush=True)
     robot.run()
@@ -265,6 +274,9 @@ class FakeG1Process:
 
     def shove(self) -> None:
         self.process.popen.send_signal(signal.SIGHUP)
+
+    def freeze(self) -> None:
+        self.process.popen.send_signal(signal.SIGURG)
 
     def commands(self) -> np.ndarray:
         """Accepted commands so far: rows of (t_s, weight, 17 arm_sdk joint positions)."""

@@ -140,6 +140,12 @@ def scenario_dashboard(host: str, c: Control, r: Receive) -> dict:
     while not r.isProtectiveStopped() and time.monotonic() < deadline:
         time.sleep(0.01)
     out["safety_stopped"] = db.safetystatus()
+    try:  # a real controller refuses within 5 s of the stop
+        db.unlockProtectiveStop()
+        out["early_unlock"] = "accepted"
+    except Exception as err:  # ur_rtde raises with the controller's answer
+        out["early_unlock"] = str(err)
+    time.sleep(5.2)
     db.unlockProtectiveStop()
     out["safety_after"] = db.safetystatus()
     db.disconnect()

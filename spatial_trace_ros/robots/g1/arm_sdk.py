@@ -96,7 +96,7 @@ class ArmSdkCommander:
             raise RobotError(
                 f"the G1 arm is {self.phase.value}, not taking commands"
                 + (f" ({self.release_reason})" if self.release_reason else "")
-                + "; call prepare_motion (or connect) to take it over again"
+                + "; call prepare_motion to take it over again"
             )
         q = np.asarray(q_arm, dtype=float)
         if q.shape != self.arm_index.shape or not np.all(np.isfinite(q)):

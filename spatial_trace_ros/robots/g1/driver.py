@@ -10,9 +10,13 @@ its pose, and a silent robot or a joint outside its limits is noticed even when 
 
 Faults (``rt/lowstate`` silent longer than ``lowstate_timeout_s``, a measured joint outside its
 limits) and ``stop`` (end of a run, operator stop, e-stop) do the same thing: hold the current
-command and ramp the weight to 0, handing the arm back to the robot's own controller. Before the
-next run ``prepare_motion`` (or ``connect``) takes over again from wherever the arm then is, after
-checking afresh that the robot talks and every joint is inside its limits.
+command and ramp the weight to 0, handing the arm back to the robot's own controller (the decision
+and its reasons are in docs/safety.md: the robot's controller keeps balance and needs no live link
+from this PC; a damped hold from here would). ``connect`` only joins and listens; the arm is taken
+over by ``prepare_motion`` at the start of a run the operator asked for, from wherever it then is,
+after checking afresh that the robot talks and every joint is inside its limits; a reconnect never
+takes it. ``read_state`` reports the lowstate ``tick`` as the robot clock, so a robot whose state
+stops advancing (same tick again and again) stops a run.
 
 ``cyclonedds`` is imported when connecting, so the factory, the config checks and the errors work
 without the optional ``[g1]`` extra.
@@ -126,13 +130,21 @@ class G1ArmDriver(RobotDriver):
 
     # -- connection --------------------------------------------------------------------------------
     def connect(self) -> None:
-        """Join the robot's DDS domain, wait for ``rt/lowstate``, and take over the arms at their pose.
-
-        Blocks while the weight ramps up (``weight_ramp_s``). Called again after a stop or a fault, it
-        takes over again from wherever the arm now is.
-        """
+        """Join the robot's DDS domain, wait for ``rt/lowstate`` and start the command thread, which sends
+        nothing while the arm is released. The arm is not taken over here: only ``prepare_motion``, at
+        the start of a run the operator asked for, does that, so a controller that reconnects on its
+        own never takes the arm."""
         if self._participant is None:
             self._open_dds()
+        self._wait_for_lowstate()
+        if self._thread is None or not self._thread.is_alive():
+            self._halt.clear()
+            self._thread = threading.Thread(target=self._command_loop, name="g1_arm_sdk", daemon=True)
+            self._thread.start()
+
+    def _take_over(self) -> None:
+        """Take the arms over at their measured pose (blocks while the weight ramps up, ``weight_ramp_s``);
+        after a stop or a fault, from wherever the arm now is, once the robot talks again."""
         with self._lock:
             phase = self._commander.phase
         if phase is Phase.ENGAGED:
@@ -141,10 +153,6 @@ class G1ArmDriver(RobotDriver):
             self.wait_released(self._release_timeout_s)
         self._mailbox.clear()
         sample = self._wait_for_lowstate()
-        if self._thread is None or not self._thread.is_alive():
-            self._halt.clear()
-            self._thread = threading.Thread(target=self._command_loop, name="g1_arm_sdk", daemon=True)
-            self._thread.start()
         with self._lock:
             self._fault = ""
             self._commander.engage(sample.q[self._sdk_slots])
@@ -264,8 +272,12 @@ class G1ArmDriver(RobotDriver):
         return self._release_timeout_s + self.config.connect_timeout_s + self._engage_timeout_s
 
     def prepare_motion(self) -> None:
-        """Take the arms over again if a stop or a fault released them (blocks for the weight ramp)."""
-        self.connect()
+        """Take the arms over (first run, or again after a stop or a fault released them); blocks for
+        the weight ramp. Raises ``RobotError`` when the robot is silent or an arm joint is outside its
+        limits."""
+        if self._participant is None:
+            raise RobotError("the G1 driver is not connected; call connect() first")
+        self._take_over()
 
     # -- commands ----------------------------------------------------------------------------------
     def servo_joints(self, q: np.ndarray) -> None:
@@ -309,6 +321,7 @@ class G1ArmDriver(RobotDriver):
         # Ready: following setpoints, or released without a fault (``prepare_motion`` takes over again).
         return RobotState(
             stamp_s=sample.received_wall_s,
+            robot_clock=float(sample.tick),
             q=q,
             tcp=self.model.fk(q),
             connected=self._participant is not None and age_s <= self.config.lowstate_timeout_s,
@@ -341,7 +354,7 @@ class G1ArmDriver(RobotDriver):
     def _set_fault(self, reason: str) -> None:
         """Record the first fault and start the release (call with the lock held)."""
         if not self._fault:
-            self._fault = f"{reason}; held the pose and released the G1 arms (connect again to take over)"
+            self._fault = f"{reason}; held the pose and released the G1 arms (the next run takes them over again)"
             log.error("%s", self._fault)
         self._commander.release(self._fault)
 

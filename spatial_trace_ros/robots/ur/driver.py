@@ -42,7 +42,10 @@ BITS_EMERGENCY_STOPPED = (1 << 5) | (1 << 6) | (1 << 7)
 BIT_VIOLATION = 1 << 8
 BIT_FAULT = 1 << 9
 BITS_STOPPED = BIT_PROTECTIVE_STOPPED | BITS_EMERGENCY_STOPPED  # stops that end the control script
-SAFETY_BITS_SETTLE_S = 0.25  # longest wait for the receive stream to show why the control script stopped
+SAFETY_BITS_SETTLE_S = 0.25
+# A UR controller refuses to unlock a protective stop until 5 s after it happened: keep asking this long.
+UNLOCK_PATIENCE_S = 7.0
+SCRIPT_START_TIMEOUT_S = 2.0  # longest wait for the receive stream to show why the control script stopped
 # servoL/servoJ take speed and acceleration arguments that the controller ignores; ur_rtde checks ranges.
 SERVO_UNUSED_SPEED, SERVO_UNUSED_ACCEL = 0.5, 0.5
 
@@ -57,7 +60,8 @@ class RtdeDriverOptions(BaseModel):
         description="control and RTDE rate [Hz]; 0 = the controller's own (125 CB3, 500 e-Series, from the dashboard)",
     )
     watchdog_min_hz: float = Field(
-        10.0, ge=0.0, le=500.0, description="RTDE watchdog [Hz]: the arm stops if commands come slower; 0 = off"
+        10.0, ge=0.0, le=500.0, description="RTDE watchdog [Hz]: the arm stops if commands come slower; 0 = off, "
+        "which leaves the connection good for dry runs only (every motion command is refused)"
     )
     stop_decel_mps2: float = Field(2.0, gt=0.0, le=20.0, description="deceleration of stop() [m/s^2] (tool)")
     servo_joints_lookahead_s: float = Field(0.1, ge=0.03, le=0.2, description="servoJ lookahead time [s]")
@@ -80,6 +84,8 @@ class RtdeDriverOptions(BaseModel):
 class RtdeDriver(RobotDriver):
     """A UR arm over RTDE. Options: see ``RtdeDriverOptions``."""
 
+    recover_timeout_s = UNLOCK_PATIENCE_S + SCRIPT_START_TIMEOUT_S + 3.0
+
     def __init__(self, model: RobotModel, **options: Any) -> None:
         if model.dof != 6 or not model.name.startswith("ur"):
             raise ConfigError(f"the ur_rtde driver drives UR arms, not {model.name!r}; choose the robot's own driver")
@@ -95,6 +101,8 @@ class RtdeDriver(RobotDriver):
         self._receive: Any = None
         self._mode: Literal["idle", "servo", "speed", "path"] = "idle"
         self._last_command_s = 0.0
+        self._clock = -1.0  # the last RTDE timestamp seen, and when it last advanced (monotonic)
+        self._clock_advanced_s = 0.0
 
     # -- connection --------------------------------------------------------------------------------------
     def _controller_rate_hz(self, dashboard_client: Any) -> float:
@@ -193,8 +201,12 @@ class RtdeDriver(RobotDriver):
             fault = ("the RTDE control script is not running on the controller (stopped by the RTDE watchdog, a "
                      "script error or the pendant); reconnect the controller to upload it again")
         moving = connected and program and self._mode == "path" and control.getAsyncOperationProgress() >= 0
+        clock = float(receive.getTimestamp())
+        if clock != self._clock:
+            self._clock, self._clock_advanced_s = clock, time.monotonic()
         return RobotState(
             stamp_s=time.monotonic(),
+            robot_clock=clock,
             q=np.asarray(receive.getActualQ(), float),
             tcp=pose_matrix(receive.getActualTCPPose()),
             qd=np.asarray(receive.getActualQd(), float),
@@ -223,7 +235,11 @@ class RtdeDriver(RobotDriver):
     # -- commands -------------------------------------------------------------------------------------------
     def _send(self, what: str, mode: Literal["idle", "servo", "speed", "path"], command: Callable[[], bool]) -> None:
         """One ur_rtde command. A refusal, or the connection lost under it (ur_rtde then tries to
-        reconnect and raises), is a RobotError that says which."""
+        reconnect and raises), is a RobotError that says which. Without the RTDE watchdog nothing is
+        sent: a hung process would leave the arm following its last command."""
+        if self.options.watchdog_min_hz <= 0:
+            raise RobotError(f"refused to send {what}: the RTDE watchdog is off (watchdog_min_hz 0), which is "
+                             "allowed for dry runs only; set watchdog_min_hz > 0 (default 10) to move the robot")
         lost = f"lost connection to the robot controller while sending {what}"
         advice = "check the network and the robot, then connect again"
         try:
@@ -273,10 +289,25 @@ class RtdeDriver(RobotDriver):
             self._send("endTeachMode", "idle", control.endTeachMode)
 
     def stop(self) -> None:
-        if self._control is None or not self._usable(self._control, self._receive):
+        if self._control is None or not self._answering() or not self._usable(self._control, self._receive):
             self._mode = "idle"
             return
         self._stop_with(self._control)
+
+    def _answering(self) -> bool:
+        """The RTDE stream still advances. A frozen controller would leave a stop command blocked in
+        ur_rtde for seconds (the controller's own watchdog then handles the arm): nothing is sent to it.
+        Answers at once when the last read saw the clock move within two periods, else waits up to
+        three periods for the next packet."""
+        if time.monotonic() - self._clock_advanced_s < 2 * self.period_s:
+            return True
+        start = self._receive.getTimestamp()
+        deadline = time.monotonic() + 3 * self.period_s
+        while time.monotonic() < deadline:
+            if self._receive.getTimestamp() != start:
+                return True
+            time.sleep(self.period_s / 4)
+        return False
 
     def _stop_with(self, control: Any) -> None:
         decel = self.options.stop_decel_mps2
@@ -288,6 +319,60 @@ class RtdeDriver(RobotDriver):
             control.stopL(decel, False)
         self._last_command_s = time.monotonic()
         self._mode = "idle"
+
+    # -- recovery -----------------------------------------------------------------------------------------
+    def recover(self) -> str:
+        """After a protective stop: unlock it through the dashboard (the controller allows that 5 s after
+        the stop), then upload the control script again and re-arm the watchdog. Emergency stops and
+        safety faults need a person at the pendant: refused with what to do."""
+        control, receive = self._require()
+        if not self._connected(control, receive):
+            raise RobotError("not connected to the UR controller; check the network, the controller reconnects by "
+                             "itself")
+        bits = int(receive.getSafetyStatusBits())
+        if bits & BITS_EMERGENCY_STOPPED:
+            raise RobotError("the robot is in emergency stop: release the e-stop button, power on and release the "
+                             "brakes on the pendant, then call ~/recover again")
+        if bits & (BIT_SAFEGUARD_STOPPED | BIT_VIOLATION | BIT_FAULT):
+            raise RobotError("the robot reports a safeguard stop or a safety fault: clear it on the pendant first")
+        done = []
+        if bits & BIT_PROTECTIVE_STOPPED:
+            self._unlock_protective_stop()
+            done.append("protective stop unlocked")
+        if not control.isProgramRunning():
+            if not control.reuploadScript():
+                raise RobotError("the UR controller did not take the control script; check remote control mode")
+            deadline = time.monotonic() + SCRIPT_START_TIMEOUT_S
+            while not control.isProgramRunning():
+                if time.monotonic() > deadline:
+                    raise RobotError("the control script did not start after the upload; see the pendant's log")
+                time.sleep(0.01)
+            self._arm_watchdog(control)
+            self._mode = "idle"
+            done.append("control script uploaded and started again")
+        return ", ".join(done) if done else "nothing to recover: the robot was ready"
+
+    def _unlock_protective_stop(self) -> None:
+        import dashboard_client
+
+        db = dashboard_client.DashboardClient(self.options.robot_ip)
+        db.connect()
+        deadline = time.monotonic() + UNLOCK_PATIENCE_S
+        try:
+            while True:
+                try:
+                    db.closeSafetyPopup()
+                    db.unlockProtectiveStop()
+                    break
+                except Exception as err:  # ur_rtde raises when the controller answers "cannot unlock"
+                    if time.monotonic() > deadline:
+                        raise RobotError(f"the controller refused to unlock the protective stop: {err}") from None
+                    time.sleep(0.25)
+        finally:
+            db.disconnect()
+        deadline = time.monotonic() + SAFETY_BITS_SETTLE_S * 4
+        while int(self._receive.getSafetyStatusBits()) & BIT_PROTECTIVE_STOPPED and time.monotonic() < deadline:
+            time.sleep(self.period_s)
 
     def kick_watchdog(self) -> None:
         """Only in periods without another command: every command refreshes the watchdog's register."""

@@ -8,10 +8,16 @@ Inverse kinematics is the classic analytic solution for arms with three parallel
 spherical-offset wrist: eight solutions (shoulder left/right x wrist flip x elbow up/down), each joint
 then shifted by multiples of 2 pi to the value nearest the reference that lies within the limits.
 Everything is vectorised over many poses, so a 100-waypoint path solves in well under a millisecond.
+One pose (the run-time guard solves one every control period) takes the same formulas in scalar
+Python (``_solve_one``): numpy's per-call overhead dominates on eight rows. Measured per pose (bench/
+bench_ur_controller.py): numpy form ~150 us, scalar form ~35 us, the compiled ``ur-analytic-ik`` 0.1
+~15 us, which was not taken: at the UR home pose it discards four valid solutions as "incorrect"
+(printing warnings to stdout) and so answers a far configuration.
 """
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 import numpy as np
@@ -233,23 +239,60 @@ class UrKinematics(RobotModel):
 
     def _nearest_turns(self, wrapped: np.ndarray, reference: np.ndarray) -> np.ndarray:
         """Shift each joint of ``wrapped`` by a multiple of 2 pi to the value nearest ``reference``
-        that lies within the limits (NaN where no shift fits)."""
-        best = wrapped + TWO_PI * np.round((reference - wrapped) / TWO_PI)
-        out = np.full_like(best, np.nan)
-        out_dist = np.full_like(best, np.inf)
-        for shift in (-TWO_PI, 0.0, TWO_PI):
-            cand = best + shift
-            ok = (cand >= self.lower_rad) & (cand <= self.upper_rad)
-            dist = np.where(ok, np.abs(cand - reference), np.inf)
-            better = dist < out_dist
-            out = np.where(better, cand, out)
-            out_dist = np.where(better, dist, out_dist)
-        return out
+        that lies within the limits (NaN where no shift fits). The nearest turn overall is taken when it
+        is within the limits; otherwise only one turn back towards the range can be (every range is at
+        least 2 pi wide and the other direction leads further out)."""
+        with np.errstate(invalid="ignore"):
+            best = wrapped + TWO_PI * np.round((reference - wrapped) / TWO_PI)
+            best = np.where(best > self.upper_rad, best - TWO_PI, np.where(best < self.lower_rad, best + TWO_PI, best))
+            outside = (best > self.upper_rad) | (best < self.lower_rad)
+        return np.where(outside, np.nan, best)
+
+    def _solve_one(self, base_T_tool: np.ndarray, q6_hint: float) -> np.ndarray:
+        """``ik_all_many`` for one pose in scalar arithmetic: (8, 6) in the same branch order, NaN rows
+        where a branch cannot reach the pose."""
+        dh = self.dh
+        (xx, yx, zx, px6), (xy, yy, zy, py6), (xz, yz, zz, pz6) = base_T_tool[:3].tolist()
+        p5x, p5y, p5z = px6 - dh.d6 * zx, py6 - dh.d6 * zy, pz6 - dh.d6 * zz
+        out = np.full((8, 6), np.nan)
+        r = math.hypot(p5x, p5y)
+        if r == 0.0 or abs(dh.d4 / r) > 1 + ACOS_TOLERANCE:
+            return out
+        phi = math.acos(max(-1.0, min(1.0, dh.d4 / r)))
+        base = math.atan2(p5y, p5x) + math.pi / 2
+        a2, a3 = dh.a2, dh.a3
+        k = 0
+        for sign1 in (1.0, -1.0):
+            q1 = base + sign1 * phi
+            s1, c1 = math.sin(q1), math.cos(q1)
+            vx, vy, vz = xx * s1 - xy * c1, yx * s1 - yy * c1, zx * s1 - zy * c1
+            for sign5 in (1.0, -1.0):
+                q5 = sign5 * math.atan2(math.hypot(vx, vy), vz)
+                s5, c5 = math.sin(q5), math.cos(q5)
+                q6 = q6_hint if abs(s5) < WRIST_SINGULAR_SIN else math.atan2(-vy / s5, vx / s5)
+                s6, c6 = math.sin(q6), math.cos(q6)
+                p4x = p5x + dh.d5 * (s6 * xx + c6 * yx)
+                p4y = p5y + dh.d5 * (s6 * xy + c6 * yy)
+                p4z = p5z + dh.d5 * (s6 * xz + c6 * yz)
+                x4x = c5 * c6 * xx - c5 * s6 * yx - s5 * zx
+                x4y = c5 * c6 * xy - c5 * s6 * yy - s5 * zy
+                x4z = c5 * c6 * xz - c5 * s6 * yz - s5 * zz
+                px, py = p4x * c1 + p4y * s1, p4z - dh.d1
+                q234 = math.atan2(x4z, x4x * c1 + x4y * s1)
+                cos3 = (px * px + py * py - a2 * a2 - a3 * a3) / (2 * a2 * a3)
+                if abs(cos3) <= 1 + ACOS_TOLERANCE:
+                    elbow = math.acos(max(-1.0, min(1.0, cos3)))
+                    for sign3 in (1.0, -1.0):
+                        q3 = sign3 * elbow
+                        q2 = math.atan2(py, px) - math.atan2(a3 * math.sin(q3), a2 + a3 * math.cos(q3))
+                        out[k + (0 if sign3 > 0 else 1)] = (q1, q2, q3, q234 - q2 - q3, q5, q6)
+                k += 2
+        return _wrap(out)
 
     def ik_all(self, base_T_tool: np.ndarray, q_near: np.ndarray | None = None) -> np.ndarray:
         """Every solution within limits (up to 8 x 6), each joint on the turn nearest ``q_near``."""
         ref = np.zeros(6) if q_near is None else np.asarray(q_near, float)
-        sols = self.ik_all_many(base_T_tool, q6_hint=np.array([ref[5]]))[0]
+        sols = self._solve_one(np.asarray(base_T_tool, float).reshape(4, 4), float(ref[5]))
         shifted = self._nearest_turns(sols, ref[None, :])
         return shifted[np.all(np.isfinite(shifted), axis=1)]
 

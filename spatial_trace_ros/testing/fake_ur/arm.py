@@ -1,7 +1,8 @@
 """The fake controller's arm: joint positions moved by the motion the control script asked for.
 
 Purely kinematic (no dynamics, no payload): each motion type turns its command into joint positions
-per controller step, through the same ``RobotModel`` (FK, IK, Jacobian) the stack plans with. The
+per controller step, through the fake's own kinematics (``kinematics.FakeArmKinematics``, written
+apart from the product's ``RobotModel``, so a bug there shows as the arm not following the plan). The
 emulations are simple on purpose and documented where they differ from a real controller:
 
 - servoj / servoL: the joints follow the latest target with a first-order lag whose time constant is
@@ -24,7 +25,7 @@ from abc import ABC, abstractmethod
 import numpy as np
 from scipy.spatial.transform import Rotation
 
-from spatial_trace_ros.robots.model import RobotModel
+from spatial_trace_ros.testing.fake_ur.kinematics import FakeArmKinematics
 
 ROTATION_LENGTH_M_PER_RAD = 0.1
 DLS_DAMPING = 0.01
@@ -197,11 +198,12 @@ class StopMotion(Motion):
 class SimulatedArm:
     """Joint state of the arm plus the motion in progress."""
 
-    def __init__(self, model: RobotModel, q0: np.ndarray) -> None:
+    def __init__(self, model: FakeArmKinematics, q0: np.ndarray) -> None:
         self.model = model
         self.q = np.asarray(q0, float).copy()
         self.qd = np.zeros(model.dof)
         self.motion: Motion | None = None
+        self.stuck = False  # a fault injected by a test: commands are taken, the joints do not move
 
     @property
     def tcp(self) -> np.ndarray:
@@ -217,6 +219,8 @@ class SimulatedArm:
 
     def move_to(self, q: np.ndarray, dt: float) -> None:
         """Set joints to ``q``, no faster than the joint speed limits allow in ``dt``."""
+        if self.stuck:
+            return
         limit = self.model.max_velocity_radps * dt
         step = np.clip(np.asarray(q, float) - self.q, -limit, limit)
         self.q = self.q + step

@@ -51,8 +51,8 @@ class FakeUrClient:
         return self._get("/commands")
 
     def inject(self, kind: str, after_motion_s: float = 0.0) -> dict:
-        """``protective_stop``, ``emergency_stop`` or ``drop_connection``, now or once the arm has
-        moved for ``after_motion_s``."""
+        """``protective_stop``, ``emergency_stop``, ``drop_connection``, ``stuck_arm`` or ``displace``,
+        now or once the arm has moved for ``after_motion_s``."""
         return self._post("/fault", {"kind": kind, "after_motion_s": after_motion_s})
 
     def clear(self) -> dict:

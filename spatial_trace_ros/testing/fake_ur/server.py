@@ -4,9 +4,11 @@ It listens on one loopback address (tests use a distinct 127.x.y.z each, because
 fixed) on the RTDE port 30004, the script port 30003 and the dashboard port 29999, runs the control
 loop at the controller rate (125 Hz for CB3 arms, 500 Hz for e-Series) in one thread, and streams
 RTDE output packages to every synchronised client. A JSON-over-HTTP control port lets a test read
-the arm's state and TCP log and inject faults: protective stop, emergency stop, or a dropped network
-(all sockets closed, new connections refused until cleared), immediately or after the arm has moved
-for a given time.
+the arm's state and TCP log and inject faults: protective stop, emergency stop, a dropped network
+(all sockets closed, new connections refused until cleared), an arm that silently stops following
+commands (``stuck_arm``) or one pushed off its path (``displace``), immediately or after the arm has
+moved for a given time. A protective stop can be unlocked from the dashboard 5 s after it happened,
+as on a real controller.
 """
 
 from __future__ import annotations
@@ -28,7 +30,6 @@ from urllib.parse import parse_qs, urlparse
 
 import numpy as np
 
-from spatial_trace_ros.robots.model import make_robot_model
 from spatial_trace_ros.robots.ur.pose_vector import ur_pose
 from spatial_trace_ros.testing.fake_ur import dashboard
 from spatial_trace_ros.testing.fake_ur.arm import InverseKinematicsError, SimulatedArm
@@ -38,6 +39,7 @@ from spatial_trace_ros.testing.fake_ur.control_script import (
     command_name,
 )
 from spatial_trace_ros.testing.fake_ur.digital_io import DigitalIo
+from spatial_trace_ros.testing.fake_ur.kinematics import FakeArmKinematics
 from spatial_trace_ros.testing.fake_ur.rtde_protocol import (
     FrameReader,
     MessageType,
@@ -64,6 +66,8 @@ SAFETY_STATUS_BITS = {
     "ROBOT_EMERGENCY_STOP": (1 << 6) | (1 << 7) | (1 << 10),
 }
 RUNTIME_STATES = {"STOPPED": 1, "PLAYING": 2, "PAUSED": 4}
+# A real controller refuses to unlock a protective stop until this long after it happened.
+PROTECTIVE_STOP_UNLOCK_DELAY_S = 5.0
 JOINT_MODE_RUNNING = 253
 
 
@@ -110,7 +114,10 @@ class _TextClient:
     buffer: str = ""
 
 
-FAULT_KINDS = ("protective_stop", "emergency_stop", "drop_connection")
+FAULT_KINDS = ("protective_stop", "emergency_stop", "drop_connection", "stuck_arm", "displace")
+# "displace": the arm is pushed this far about the base axis at once (a collision the controller did not
+# notice), and stays there until the next command moves it.
+DISPLACE_RAD = 0.15
 
 
 class FakeUrController:
@@ -119,7 +126,7 @@ class FakeUrController:
     def __init__(self, host: str, robot: str, q0: np.ndarray, control_port: int, rate_hz: float | None = None) -> None:
         self.host = host
         self.identity = ControllerIdentity.for_robot(robot, rate_hz)
-        self.model = make_robot_model(robot)
+        self.model = FakeArmKinematics(robot)
         self.arm = SimulatedArm(self.model, q0)
         self.script = ControlScript(self.arm, self.protective_stop)
         self.safety = "NORMAL"
@@ -131,6 +138,7 @@ class FakeUrController:
         self.t0 = time.monotonic()
         self.now_s = self.t0
         self.trigger: FaultTrigger | None = None
+        self.protective_stop_at_s = 0.0
         self.motion_time_s = 0.0
         self.faults: list[dict] = []
         self.secondary_programs = 0
@@ -182,7 +190,7 @@ class FakeUrController:
         self.script.pause("program paused from the dashboard")
 
     def unlock_protective_stop(self) -> bool:
-        if self.safety != "PROTECTIVE_STOP":
+        if self.safety != "PROTECTIVE_STOP" or self.now_s - self.protective_stop_at_s < PROTECTIVE_STOP_UNLOCK_DELAY_S:
             return False
         self.safety = "NORMAL"
         return True
@@ -191,6 +199,7 @@ class FakeUrController:
     def protective_stop(self, reason: str) -> None:
         self.arm.halt()
         self.safety = "PROTECTIVE_STOP"
+        self.protective_stop_at_s = self.now_s
         self.script.pause(reason)
         self.faults.append({"kind": "protective_stop", "t": self.now_s, "reason": reason})
 
@@ -220,10 +229,17 @@ class FakeUrController:
             self.emergency_stop("emergency stop injected by the test")
         elif kind == "drop_connection":
             self.drop_connections()
+        elif kind == "stuck_arm":  # commands are taken, nothing moves, nothing is reported
+            self.arm.stuck = True
+            self.faults.append({"kind": kind, "t": self.now_s, "reason": "arm stuck"})
+        elif kind == "displace":
+            self.arm.q = self.arm.q + np.array([DISPLACE_RAD, 0.0, 0.0, 0.0, 0.0, 0.0])
+            self.faults.append({"kind": kind, "t": self.now_s, "reason": "arm pushed"})
         else:
             raise ValueError(f"unknown fault {kind!r}; available: {', '.join(FAULT_KINDS)}")
 
     def clear_faults(self) -> None:
+        self.arm.stuck = False
         self.safety = "NORMAL"
         self.robot_mode = ROBOT_MODE_RUNNING
         self.trigger = None
