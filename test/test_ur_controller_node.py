@@ -178,7 +178,9 @@ def test_protective_stop_shows_in_diagnostics_and_recovers_without_a_restart(
     assert state["safety"] == "NORMAL" and state["program"] == "PLAYING" and state["script_uploads"] == uploads + 1
     op.diagnostics.clear()
     harness.wait(lambda: _diagnostic(op, lambda s: s.level == s.OK), 10.0, "diagnostics back to OK")
-    op.send_plan(_plan(fake, duration_s=1.0))
+    plan = _plan(fake, duration_s=1.0)
+    op.send_plan(plan)
     op.wait_status(lambda s: s["state"] == "waiting_for_execute", "the plan to be held")
-    assert op.call("execute").success
+    executed = op.approve_and_execute(plan)
+    assert executed.success, executed.message
     op.wait_status(lambda s: s["state"] == "succeeded", "the run after the recovery")
