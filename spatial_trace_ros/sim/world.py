@@ -18,7 +18,7 @@ import numpy as np
 from spatial_trace_ros.errors import ConfigError
 from spatial_trace_ros.sim.config import WorldConfig
 from spatial_trace_ros.sim.gl_backend import select_gl_backend
-from spatial_trace_ros.sim.mjcf import CAMERA_NAME, MUJOCO_T_OPTICAL, build_world_xml
+from spatial_trace_ros.sim.mjcf import CAMERA_NAME, MUJOCO_T_OPTICAL, body_name, build_world_xml
 from spatial_trace_ros.sim.scene import SceneSpec
 from spatial_trace_ros.sim.ur_arm import HOME_Q_RAD, JOINT_NAMES, TOOL_SITE
 
@@ -38,7 +38,8 @@ class World:
         self.config = config or WorldConfig()
         self.scene = scene or self.config.build_scene()
         self.robot = self.config.robot
-        self.xml = build_world_xml(self.scene, self.robot)
+        self.tool = self.config.build_tool()
+        self.xml = build_world_xml(self.scene, self.robot, self.tool)
         self.model = mujoco.MjModel.from_xml_string(self.xml)
         self._data = mujoco.MjData(self.model)
         self.lock = threading.RLock()
@@ -97,6 +98,24 @@ class World:
             out[:3, :3] = self._data.cam_xmat[self.camera_id].reshape(3, 3) @ MUJOCO_T_OPTICAL
             out[:3, 3] = self._data.cam_xpos[self.camera_id]
             return out
+
+    @property
+    def data(self) -> Any:
+        """The ``mujoco.MjData``; hold ``lock`` while reading or writing it."""
+        return self._data
+
+    def object_pose(self, name: str) -> np.ndarray:
+        """``base_T_object`` (4x4) of the scene object ``name`` ("<colour> <kind>") as physics has it now."""
+        body = self.model.body(body_name(name)).id
+        with self.lock:
+            out = np.eye(4)
+            out[:3, :3] = self._data.xmat[body].reshape(3, 3)
+            out[:3, 3] = self._data.xpos[body]
+            return out
+
+    def object_positions(self) -> dict[str, np.ndarray]:
+        """Where every scene object's centre is now (base frame, metres)."""
+        return {o.name: self.object_pose(o.name)[:3, 3] for o in self.scene.objects}
 
     def set_joint_positions(self, q: np.ndarray) -> None:
         """Place the arm at ``q`` at rest and hold it there (no dynamics in between)."""
