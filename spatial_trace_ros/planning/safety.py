@@ -12,7 +12,7 @@ at most one reason per code, naming the first offending waypoint and how many th
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from enum import Enum
 
@@ -492,6 +492,8 @@ class SetpointGuard:
         self.model = model
         self._filter = SafetyFilter(config, model)
         self._speed_factor = 1.0 + config.runtime.speed_tolerance
+        # the tool and what it holds at a flange pose (set by robots.task_runner from planning.tool_geometry)
+        self.tool_check: Callable[[np.ndarray], SafetyReason | None] | None = None
 
     def _position_reason(self, p: np.ndarray, what: str) -> SafetyReason | None:
         cfg = self.config
@@ -519,6 +521,8 @@ class SetpointGuard:
         if not (np.all(np.isfinite(prev)) and np.all(np.isfinite(target))):
             return reason(SafetyCode.NON_FINITE, "setpoint pose contains NaN or infinity; stopping")
         bad = self._timing_reason(dt_s) or self._position_reason(target[:3, 3], "target TCP")
+        if bad is None and self.tool_check is not None:
+            bad = self.tool_check(target)
         if bad:
             return bad
         m = self.config.motion
@@ -568,6 +572,8 @@ class SetpointGuard:
             return reason(SafetyCode.TCP_SPEED, f"TCP speed {speed:.3f} m/s is above {m.max_tcp_speed_mps:.3f} m/s; "
                           "stopping", value=speed, limit=m.max_tcp_speed_mps)
         found, _ = self._filter.check_waypoints(poses[1:], q[None, :])
+        if self.tool_check is not None:
+            found += [r for r in [self.tool_check(poses[1])] if r is not None]
         refusals = [r for r in found if SafetyCode(r.code).severity == "reject"]
         return refusals[0] if refusals else None
 

@@ -60,6 +60,9 @@ class TaskConfig(BaseModel):
     approach_height_m: float = Field(0.08, ge=0.0, le=0.3, description="[m] approach this far above the grasp")
     retreat_height_m: float = Field(0.08, ge=0.0, le=0.3, description="[m] retreat this far up after releasing")
     push_gap_m: float = Field(0.01, ge=0.0, le=0.1, description="[m] push: fingers start this far behind the object")
+    place_clearance_m: float = Field(
+        0.005, ge=0.0, le=0.05, description="[m] release the object this far above where the trace ends (it drops "
+        "onto its place instead of being pressed into it)")
 
 
 @dataclass(frozen=True)
@@ -133,6 +136,9 @@ class TaskPlanner:
         depth = tool.held_object.grasp_depth_m
         trace = pathlib.resample_by_spacing(np.asarray(points, float), self.planner.config.spacing_m)
         tcp_path = trace - depth * up
+        if kind == "place":  # rise towards the end, so the object is let go just above its place
+            s = np.concatenate([[0.0], np.cumsum(np.linalg.norm(np.diff(tcp_path, axis=0), axis=1))])
+            tcp_path = tcp_path + np.outer(s / max(float(s[-1]), 1e-9), up) * cfg.place_clearance_m
         table_z = self.planner.safety.config.table.z_m
         if kind == "push":
             travel = tcp_path[-1, :2] - tcp_path[0, :2]
@@ -242,3 +248,17 @@ def _unique(reasons: list[SafetyReason]) -> list[SafetyReason]:
             seen.add(key)
             out.append(r)
     return out
+
+
+def check_task_plan(plan: Plan, geometry: ToolGeometry) -> list[SafetyReason]:
+    """The tool and the held object along a received task plan (the controller's plan check): the
+    object is held from its grasp to its release, its envelope taken from the grasp height."""
+    if not plan.tool_actions:
+        return geometry.check_path(plan.poses, plan.joints)
+    held = held_mask(plan.tool_actions, len(plan))
+    envelope = None
+    grasps = [a for a in plan.tool_actions if a.action == "grasp"]
+    if grasps:
+        tcp_z = float((plan.poses[grasps[0].waypoint] @ geometry.tool.flange_T_tcp)[2, 3])
+        envelope = HeldEnvelope.from_grasp(geometry.tool, tcp_z, geometry.config.table.z_m)
+    return geometry.check_path(plan.poses, plan.joints, held, envelope)

@@ -20,6 +20,7 @@ from spatial_trace_ros.planning.safety_config import SafetyConfig, load_safety_c
 from spatial_trace_ros.policies.base import available_policies
 from spatial_trace_ros.robots.driver import DEFAULT_DRIVER, DRIVERS
 from spatial_trace_ros.robots.worker import WorkerConfig
+from spatial_trace_ros.tools.description import ToolDescription, resolve_tool
 
 _RO = {"read_only": True}
 
@@ -66,6 +67,14 @@ class ControllerNodeConfig(BaseModel):
     connect_timeout_s: float = Field(20.0, ge=1.0, le=120.0, description="give up connecting after this [s]",
                                      json_schema_extra=_RO)
     reconnect_interval_s: float = Field(5.0, ge=0.5, le=60.0, description="retry a lost connection every [s]")
+    tool: str = Field(
+        "", description="tool description: empty = none (the flange follows the trace), 'default' = the robot's "
+        "config/tool.<robot>_*.yaml, or a YAML path; a plan with tool actions needs one", json_schema_extra=_RO)
+    gripper: str = Field(
+        "", description="gripper kind driving the tool (tools.gripper.GRIPPERS); empty = the tool's own",
+        json_schema_extra=_RO)
+    gripper_options_json: str = Field(
+        "{}", description="gripper options as a JSON object (e.g. the sim cell's scene_seed)", json_schema_extra=_RO)
     realtime_priority: int = Field(
         0, ge=0, le=99, description="SCHED_FIFO priority of the real-time loop process (1-99, needs CAP_SYS_NICE); "
         "0 = normal scheduling", json_schema_extra=_RO,
@@ -78,7 +87,7 @@ class ControllerNodeConfig(BaseModel):
             raise ValueError(format_choices("driver", value, list(DRIVERS)))
         return value
 
-    @field_validator("driver_options_json")
+    @field_validator("driver_options_json", "gripper_options_json")
     @classmethod
     def _json_object(cls, value: str) -> str:
         try:
@@ -128,4 +137,8 @@ class ControllerNodeConfig(BaseModel):
         return WorkerConfig(
             robot=self.robot, driver=self.driver_name, driver_options=self.driver_options(),
             safety_file=self.safety_file, state_rate_hz=self.state_rate_hz, realtime_priority=self.realtime_priority,
+            tool=self.tool, gripper=self.gripper, gripper_options=json.loads(self.gripper_options_json or "{}"),
         )
+
+    def tool_description(self) -> ToolDescription | None:
+        return resolve_tool(self.tool, self.robot)

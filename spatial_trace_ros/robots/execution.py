@@ -89,6 +89,7 @@ class ExecutionResult:
     period_starts_s: np.ndarray = field(default_factory=lambda: np.zeros(0))
     safety_reason: SafetyReason | None = None
     stop_sent_after_s: float | None = None  # from the stop request to the stop command being sent
+    task: dict = field(default_factory=dict)  # a task plan's tool actions and grasp outcome (robots.task_runner)
 
     @property
     def succeeded(self) -> bool:

@@ -12,19 +12,22 @@ the arm stands (the rest of the interrupted piece is re-checked and re-timed by 
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 
 import numpy as np
 
-from spatial_trace_ros.planning.plan import Plan, ToolAction
+from spatial_trace_ros.planning.plan import Plan, SafetyReason, ToolAction
 from spatial_trace_ros.planning.safety import CandidatePath, SafetyFilter
 from spatial_trace_ros.planning.task import held_mask
+from spatial_trace_ros.planning.tool_geometry import HeldEnvelope, ToolGeometry
 from spatial_trace_ros.robots.execution import ExecutionLoop, ExecutionResult
 from spatial_trace_ros.tools.description import ToolDescription
 from spatial_trace_ros.tools.gripper import Gripper, GripperError, GripperState
 
 RESUME_SPEED_MPS = 0.1
+START_GAP_RAD = 2e-3  # a piece starting further than this from the arm is re-timed from where the arm is
 
 
 @dataclass
@@ -66,7 +69,7 @@ class TaskProgress:
 def split_at_actions(plan: Plan) -> list[tuple[int, int]]:
     """Waypoint ranges of the motion between tool actions (each with at least two waypoints)."""
     cuts = sorted({0, len(plan) - 1, *(a.waypoint for a in plan.tool_actions if 0 < a.waypoint < len(plan) - 1)})
-    return [(a, b) for a, b in zip(cuts[:-1], cuts[1:]) if b > a]
+    return [(a, b) for a, b in itertools.pairwise(cuts) if b > a]
 
 
 def sub_plan(plan: Plan, start: int, end: int) -> Plan:
@@ -87,6 +90,22 @@ class TaskRunner:
         self.make_loop = make_loop
         self.safety = safety
         self.progress: TaskProgress | None = None
+        self.geometry = ToolGeometry(tool, safety.config, safety.model) if tool and safety else None
+        self._envelope: HeldEnvelope | None = None
+
+    def _guard_tool(self, loop: ExecutionLoop) -> None:
+        """Let the run-time guard check the tool, and the held object while one is held, at each setpoint."""
+        geometry = self.geometry
+        if geometry is None or not hasattr(loop.guard, "tool_check"):
+            return
+        envelope = self._envelope if self.progress is not None and self.progress.holding else None
+        held = np.ones(2, bool) if envelope is not None else None
+
+        def check(base_T_flange: np.ndarray) -> SafetyReason | None:
+            found = geometry.check_path(np.stack([base_T_flange, base_T_flange]), None, held, envelope)
+            return found[0] if found else None
+
+        loop.guard.tool_check = check
 
     def run(self, plan: Plan) -> tuple[ExecutionResult, TaskProgress | None]:
         if not plan.tool_actions:
@@ -99,26 +118,30 @@ class TaskRunner:
         return self._continue(None)
 
     def resume(self, q_now: np.ndarray) -> tuple[ExecutionResult, TaskProgress | None]:
-        """Go on with a stopped task from joint positions ``q_now``."""
+        """Go on with a stopped task from joint positions ``q_now``: the rest of the interrupted piece
+        from the waypoint nearest the arm, re-checked and re-timed, then the remaining actions and pieces."""
         progress = self.progress
         if progress is None or progress.finished:
             return ExecutionResult("aborted", "there is no stopped task to resume"), progress
         start, end = progress.pieces[progress.next_piece]
         plan = progress.plan
         k = start + int(np.argmin(np.linalg.norm(plan.joints[start:end + 1] - q_now, axis=1)))
-        k = min(max(k, start), end)
+        rest = self._from_here(plan.joints[min(k + 1, end):end + 1], q_now, plan)
+        if isinstance(rest, str):
+            return ExecutionResult("aborted", f"cannot resume: {rest}", plan_id=plan.plan_id), progress
+        return self._continue(rest)
+
+    def _from_here(self, joints: np.ndarray, q_now: np.ndarray, plan: Plan) -> Plan | str:
+        """A piece from ``q_now`` through ``joints``, checked and timed by the safety filter (or why not)."""
         if self.safety is None:
-            return ExecutionResult("aborted", "resuming needs the safety filter to re-time the rest of the path"), \
-                progress
-        joints = np.vstack([q_now, plan.joints[k + 1:end + 1]]) if k < end else np.vstack([q_now, plan.joints[end]])
-        poses = self.safety.model.fk_many(joints)
-        candidate = CandidatePath(poses=poses, joints=joints, q_seed=q_now, speed_mps=RESUME_SPEED_MPS,
+            return "no safety filter to re-time the path from where the arm is"
+        joints = np.vstack([q_now, joints])
+        candidate = CandidatePath(poses=self.safety.model.fk_many(joints), joints=joints, q_seed=q_now,
+                                  speed_mps=min(RESUME_SPEED_MPS, self.safety.config.motion.max_tcp_speed_mps),
                                   accel_mps2=self.safety.config.motion.max_tcp_accel_mps2, plan_id=plan.plan_id,
                                   stamp_s=plan.stamp_s)
         rest, report = self.safety.filter(candidate)
-        if rest is None:
-            return ExecutionResult("aborted", f"cannot resume: {report.summary()}", plan_id=plan.plan_id), progress
-        return self._continue(rest)
+        return rest if rest is not None else report.summary()
 
     def abort(self) -> str:
         """Forget a stopped task (the gripper stays as it is)."""
@@ -135,7 +158,8 @@ class TaskRunner:
         plan = progress.plan
         results: list[ExecutionResult] = []
         while True:
-            here = progress.pieces[progress.next_piece][0] if progress.next_piece < len(progress.pieces) else len(plan) - 1
+            pending = progress.next_piece < len(progress.pieces)
+            here = progress.pieces[progress.next_piece][0] if pending else len(plan) - 1
             if first_piece is None:
                 for i, action in enumerate(plan.tool_actions):
                     if i not in progress.actions_done and action.waypoint <= here:
@@ -150,7 +174,16 @@ class TaskRunner:
             start, end = progress.pieces[progress.next_piece]
             piece = first_piece if first_piece is not None else sub_plan(plan, start, end)
             first_piece = None
-            result = self.make_loop().run(piece)
+            loop = self.make_loop()
+            self._guard_tool(loop)
+            q_now = loop.driver.read_state().q
+            if np.abs(q_now - piece.joints[0]).max() > START_GAP_RAD:  # the arm rests a little off the plan
+                moved = self._from_here(piece.joints[1:], q_now, plan)
+                if isinstance(moved, str):
+                    return self._combine(results, "aborted", f"cannot go on from where the arm is: {moved}", plan), \
+                        progress
+                piece = moved
+            result = loop.run(piece)
             results.append(result)
             if not result.succeeded:
                 return self._combine(results, result.outcome, result.reason, plan), progress
@@ -181,6 +214,9 @@ class TaskRunner:
                 return ActionReport("grasp", action.waypoint, False, state.width_m, state.object_detected,
                                     f"grasp failed at waypoint #{action.waypoint}: {why}")
             self.progress.holding = True
+            if self.safety is not None:
+                tcp_z = float((self.progress.plan.poses[action.waypoint] @ tool.flange_T_tcp)[2, 3])
+                self._envelope = HeldEnvelope.from_grasp(tool, tcp_z, self.safety.config.table.z_m)
             return ActionReport("grasp", action.waypoint, True, state.width_m, True,
                                 f"holding an object {state.width_m * 1000:.0f} mm wide")
         if action.action in ("release", "open"):

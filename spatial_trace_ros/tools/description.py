@@ -185,3 +185,12 @@ def default_tool(robot: str) -> ToolDescription:
     tool = load_tool(CONFIG_DIR / DEFAULT_TOOLS[robot])
     tool.check_robot(robot)
     return tool
+
+
+def resolve_tool(setting: str, robot: str) -> ToolDescription | None:
+    """A node's ``tool`` parameter: '' = no tool, 'default' = the robot's shipped one, else a YAML path."""
+    if not setting:
+        return None
+    tool = default_tool(robot) if setting == "default" else load_tool(setting)
+    tool.check_robot(robot)
+    return tool
