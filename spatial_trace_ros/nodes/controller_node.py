@@ -74,6 +74,8 @@ class ControllerNode(Node):
         self.create_subscription(JointTrajectory, TOPICS["plan"], self._on_plan, LATCHED)
         self.create_service(Trigger, "~/execute", self._on_execute, callback_group=service_group)
         self.create_service(Trigger, "~/stop", self._on_stop, callback_group=service_group)
+        self.create_service(Trigger, "~/resume", self._on_resume, callback_group=service_group)
+        self.create_service(Trigger, "~/abort", self._on_abort, callback_group=service_group)
         self.create_timer(1.0 / cfg.state_rate_hz, self._poll, callback_group=poll_group)
         self.create_timer(DIAGNOSTICS_PERIOD_S, self._publish_diagnostics, callback_group=poll_group)
         self._controller.start()
@@ -109,7 +111,7 @@ class ControllerNode(Node):
             self._controller.refuse_plan("the planner refused the latest trace (see /spatial_trace/safety)")
             return
         try:
-            plan = joint_trajectory_to_plan(msg, self._model)
+            plan = joint_trajectory_to_plan(msg, self._model, tool=self._controller.tool)
         except ValueError as err:
             self._controller.refuse_plan(str(err))
             self.get_logger().warning(f"plan refused: {err}")
@@ -122,6 +124,14 @@ class ControllerNode(Node):
 
     def _on_stop(self, request: Trigger.Request, response: Trigger.Response) -> Trigger.Response:
         response.success, response.message = self._controller.stop("stop requested on ~/stop")
+        return response
+
+    def _on_resume(self, request: Trigger.Request, response: Trigger.Response) -> Trigger.Response:
+        response.success, response.message = self._controller.resume()
+        return response
+
+    def _on_abort(self, request: Trigger.Request, response: Trigger.Response) -> Trigger.Response:
+        response.success, response.message = self._controller.abort_task()
         return response
 
     # -- outputs ---------------------------------------------------------------------------------------------

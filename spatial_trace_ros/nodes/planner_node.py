@@ -13,6 +13,7 @@ from __future__ import annotations
 import json
 import sys
 import threading
+import time
 from dataclasses import replace
 from typing import Any
 
@@ -34,6 +35,7 @@ from spatial_trace_ros.planning.plan import SafetyReport, Verdict
 from spatial_trace_ros.planning.planner import Planner, PlanResult
 from spatial_trace_ros.planning.pose_history import PoseHistory
 from spatial_trace_ros.planning.safety import SafetyCode, reason
+from spatial_trace_ros.planning.task import task_kind
 from spatial_trace_ros.robots.model import make_robot_model
 from spatial_trace_ros.ros.conversions import (
     path_to_trace,
@@ -48,6 +50,7 @@ from spatial_trace_ros.ros.qos import LATCHED, STATE
 from spatial_trace_ros.ros.runner import run_node
 from spatial_trace_ros.ros.safety_msgs import safety_report_to_diagnostics
 from spatial_trace_ros.viz.markers import plan_markers
+from spatial_trace_ros.viz.task_markers import task_markers
 
 TOPICS = {
     "trace": "/spatial_trace/trace",
@@ -61,6 +64,8 @@ TOPICS = {
     "diagnostics": "/diagnostics",
 }
 STATUS_MEMORY = 16  # trace_status messages kept to match traces by frame stamp
+STATUS_WAIT_S = 0.5
+STATUS_WAIT_STEPS = 50
 
 
 class PlannerNode(Node):
@@ -186,18 +191,34 @@ class PlannerNode(Node):
                 if capture_pose is None:
                     capture_pose = self._joint_history.at(trace.stamp_s, cfg.tcp_pose_tolerance_s)
             status = self._statuses.get(round(trace.stamp_s, 6))
+        if status is None:  # the status names the instruction (the task); give it a moment to arrive
+            status = self._wait_status(trace.stamp_s)
         if status is not None and status.get("agreement") is not None:
             meta = {**trace.metadata, "agreement": float(status["agreement"]),
                     "n_samples": int(status.get("n_samples", 2))}
             trace = replace(trace, metadata=meta)
         try:
+            task = task_kind(status.get("instruction", "")) if status is not None else ""
             return planner.plan_detailed(
                 trace, q_now, capture_pose, now_s=now, trace_received_s=received_s, seed_joints=seed,
-                max_trace_age_s=cfg.max_trace_age_s, seed_label=label,
+                max_trace_age_s=cfg.max_trace_age_s, seed_label=label, task=task,
             )
         except (SpatialTraceError, ValueError) as err:
             report = SafetyReport(Verdict.REJECT, (reason(SafetyCode.INVALID_INPUT, str(err)),))
             return PlanResult(None, report, np.zeros((0, 3)), np.zeros((0, 4, 4)))
+
+    def _wait_status(self, stamp_s: float) -> dict | None:
+        """trace_status and trace are published together; with a tool the status matters (its instruction
+        says which task), so wait briefly for it when the trace came first."""
+        if self._planner.task_planner is None:
+            return None
+        for _ in range(STATUS_WAIT_STEPS):
+            with self._lock:
+                status = self._statuses.get(round(stamp_s, 6))
+            if status is not None:
+                return status
+            time.sleep(STATUS_WAIT_S / STATUS_WAIT_STEPS)
+        return None
 
     # -- outputs --------------------------------------------------------------------------------------
     def _publish(self, result: PlanResult, stamp_s: float) -> None:
@@ -222,6 +243,9 @@ class PlannerNode(Node):
         with self._lock:
             safety_cfg = self._planner.safety.config
         specs = plan_markers(result.trace_base, result.waypoints, report, safety_cfg)
+        task_planner = self._planner.task_planner
+        if plan is not None and task_planner is not None:
+            specs += task_markers(plan, task_planner.tool)
         self._markers_pub.publish(specs_to_marker_array(specs, frame, stamp_s))
         log = self.get_logger()
         if report.verdict is Verdict.REJECT:

@@ -12,7 +12,7 @@ safer) and times it. The planner never decides on its own that something is safe
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Literal
+from typing import Any, Literal
 
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field, field_validator
@@ -123,6 +123,8 @@ class Planner:
             safety = SafetyFilter(safety or SafetyConfig(), model)
         self.safety = safety
         self._fixed_rotation = Rotation.from_euler("xyz", self.config.fixed_tool_rpy_rad).as_matrix()
+        # With a tool, traces become tasks (planning.task.TaskPlanner, set by whoever builds the planner).
+        self.task_planner: Any = None
         parent = calibration.transform.parent
         if calibration.mode == "eye_to_hand" and parent and parent != model.base_frame:
             raise ConfigError(
@@ -149,13 +151,14 @@ class Planner:
     def plan_detailed(
         self, trace: Trace, q_now: np.ndarray | None, base_T_tool_at_capture: np.ndarray | None = None,
         now_s: float | None = None, trace_received_s: float | None = None, seed_joints: np.ndarray | None = None,
-        max_trace_age_s: float | None = None, seed_label: str = "initial_joints_rad",
+        max_trace_age_s: float | None = None, seed_label: str = "initial_joints_rad", task: str = "",
     ) -> PlanResult:
         """Like ``plan`` but also returns the trace and waypoints in the base frame (for RViz).
 
         ``q_now`` is the measured joint state (None if none is current); then ``seed_joints`` (described
         by ``seed_label`` in the report) seeds IK and the plan starts at the approach point. ``now_s``
-        and ``trace_received_s`` give the frame and trace ages (unchecked when None).
+        and ``trace_received_s`` give the frame and trace ages (unchecked when None). With a task planner
+        (a tool) the trace becomes a task of kind ``task`` (``planning.task``; empty: place).
         """
         model, cfg = self.model, self.config
         notes: list[SafetyReason] = []
@@ -194,6 +197,10 @@ class Planner:
             return _refused(*notes, *input_reasons, trace_base=points)
 
         q_start = seed if q_now is not None else None
+        if self.task_planner is not None:
+            return self.task_planner.plan(points, task or "place", q_start, seed,
+                                          now_s if now_s is not None else trace.stamp_s, f"{trace.stamp_s:.6f}",
+                                          tuple(notes))
         poses = self.build_path(points, q_start, seed)
         joints = model.ik_path(poses, seed)
         candidate = CandidatePath(
