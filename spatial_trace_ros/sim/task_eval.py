@@ -81,6 +81,25 @@ def judge_task(truth: TaskTrace, start_m: np.ndarray, end_m: np.ndarray, world_o
     return ok, f"{off * 100:.1f} cm from the goal" + ("" if resting else ", not resting at the goal height")
 
 
+def goal_is_clear(truth: TaskTrace, scene: SceneSpec, gap_m: float = 0.01) -> bool:
+    """Whether the object fits at its goal without overlapping any other object (receptacle targets
+    excepted): the oracle's programs place by geometry and do not look."""
+    if truth.template in ("place_in", "place_on", "pick_up"):
+        return True
+    obj = truth.obj
+    for other in scene.objects:
+        if other.name in (obj.name, truth.reference.name if truth.reference else ""):
+            continue
+        apart = obj.footprint_radius_m + other.footprint_radius_m + gap_m
+        if np.linalg.norm(truth.goal_m[:2] - other.centre[:2]) < apart:
+            return False
+    if truth.reference is not None and truth.template != "go_around":
+        ref = truth.reference
+        if np.linalg.norm(truth.goal_m[:2] - ref.centre[:2]) < obj.footprint_radius_m + ref.footprint_radius_m:
+            return False
+    return True
+
+
 class SimTaskExecutor:
     """One simulated cell that executes tasks one after another (reset between them on request)."""
 

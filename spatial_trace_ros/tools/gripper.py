@@ -75,7 +75,9 @@ class Gripper(ABC):
 
 # gripper kind -> "module:factory"; factory(tool_description, **options) -> Gripper.
 # Implementations register here as they are written.
-GRIPPERS: dict[str, str] = {}
+GRIPPERS: dict[str, str] = {
+    "sim": "spatial_trace_ros.sim.gripper:SimGripper",
+}
 
 
 def gripper_factory(kind: str) -> Any:
