@@ -13,7 +13,6 @@ from __future__ import annotations
 import json
 import sys
 import threading
-import time
 from dataclasses import replace
 from typing import Any
 
@@ -46,7 +45,7 @@ from spatial_trace_ros.ros.conversions import (
 from spatial_trace_ros.ros.markers import specs_to_marker_array
 from spatial_trace_ros.ros.params import ParameterBinding
 from spatial_trace_ros.ros.plan_msgs import plan_to_joint_trajectory, withdrawn_plan
-from spatial_trace_ros.ros.qos import LATCHED, STATE
+from spatial_trace_ros.ros.qos import COMMAND, LATCHED, STATE
 from spatial_trace_ros.ros.runner import run_node
 from spatial_trace_ros.ros.safety_msgs import safety_report_to_diagnostics
 from spatial_trace_ros.viz.markers import plan_markers
@@ -55,6 +54,7 @@ from spatial_trace_ros.viz.task_markers import task_markers
 TOPICS = {
     "trace": "/spatial_trace/trace",
     "trace_status": "/spatial_trace/trace_status",
+    "instruction": "/spatial_trace/instruction",
     "joint_states": "/joint_states",
     "tcp_pose": "/spatial_trace/tcp_pose",
     "plan": "/spatial_trace/plan",
@@ -64,8 +64,6 @@ TOPICS = {
     "diagnostics": "/diagnostics",
 }
 STATUS_MEMORY = 16  # trace_status messages kept to match traces by frame stamp
-STATUS_WAIT_S = 0.5
-STATUS_WAIT_STEPS = 50
 
 
 class PlannerNode(Node):
@@ -82,6 +80,7 @@ class PlannerNode(Node):
         self._tcp_history = PoseHistory()
         self._joint_history = PoseHistory()
         self._statuses: dict[float, dict] = {}
+        self._instruction = ""  # the latest one: with a tool it says which task a trace is for
         self._warned: set[str] = set()
 
         self._plan_pub = self.create_publisher(JointTrajectory, TOPICS["plan"], LATCHED)
@@ -91,6 +90,7 @@ class PlannerNode(Node):
         self._diag_pub = self.create_publisher(DiagnosticArray, TOPICS["diagnostics"], STATE)
         self.create_subscription(Path, TOPICS["trace"], self._on_trace, LATCHED)
         self.create_subscription(String, TOPICS["trace_status"], self._on_trace_status, LATCHED)
+        self.create_subscription(String, TOPICS["instruction"], self._on_instruction, COMMAND)
         self.create_subscription(JointState, TOPICS["joint_states"], self._on_joint_state, STATE)
         self.create_subscription(PoseStamped, TOPICS["tcp_pose"], self._on_tcp_pose, STATE)
         self._publish_cell()
@@ -152,6 +152,10 @@ class PlannerNode(Node):
         with self._lock:
             self._tcp_history.add(stamp_to_seconds(msg.header.stamp), pose_to_transform(msg.pose).matrix)
 
+    def _on_instruction(self, msg: String) -> None:
+        with self._lock:
+            self._instruction = msg.data.strip()
+
     def _on_trace_status(self, msg: String) -> None:
         try:
             status = json.loads(msg.data)
@@ -191,14 +195,14 @@ class PlannerNode(Node):
                 if capture_pose is None:
                     capture_pose = self._joint_history.at(trace.stamp_s, cfg.tcp_pose_tolerance_s)
             status = self._statuses.get(round(trace.stamp_s, 6))
-        if status is None:  # the status names the instruction (the task); give it a moment to arrive
-            status = self._wait_status(trace.stamp_s)
         if status is not None and status.get("agreement") is not None:
             meta = {**trace.metadata, "agreement": float(status["agreement"]),
                     "n_samples": int(status.get("n_samples", 2))}
             trace = replace(trace, metadata=meta)
         try:
-            task = task_kind(status.get("instruction", "")) if status is not None else ""
+            # the task a trace is for: its status names the instruction; else the latest instruction
+            instruction = status.get("instruction", "") if status is not None else self._instruction
+            task = task_kind(instruction) if instruction else ""
             return planner.plan_detailed(
                 trace, q_now, capture_pose, now_s=now, trace_received_s=received_s, seed_joints=seed,
                 max_trace_age_s=cfg.max_trace_age_s, seed_label=label, task=task,
@@ -206,19 +210,6 @@ class PlannerNode(Node):
         except (SpatialTraceError, ValueError) as err:
             report = SafetyReport(Verdict.REJECT, (reason(SafetyCode.INVALID_INPUT, str(err)),))
             return PlanResult(None, report, np.zeros((0, 3)), np.zeros((0, 4, 4)))
-
-    def _wait_status(self, stamp_s: float) -> dict | None:
-        """trace_status and trace are published together; with a tool the status matters (its instruction
-        says which task), so wait briefly for it when the trace came first."""
-        if self._planner.task_planner is None:
-            return None
-        for _ in range(STATUS_WAIT_STEPS):
-            with self._lock:
-                status = self._statuses.get(round(stamp_s, 6))
-            if status is not None:
-                return status
-            time.sleep(STATUS_WAIT_S / STATUS_WAIT_STEPS)
-        return None
 
     # -- outputs --------------------------------------------------------------------------------------
     def _publish(self, result: PlanResult, stamp_s: float) -> None:

@@ -64,7 +64,7 @@ def judge_task(truth: TaskTrace, start_m: np.ndarray, end_m: np.ndarray, world_o
         asked = float(truth.goal_m[2] - obj.top_z_m)
         lifted = float(end_m[2] - start_m[2])
         ok = held and lifted >= LIFT_FRACTION * asked
-        return ok, f"lifted {lifted * 100:.1f} cm of {asked * 100:.1f} cm" + ("" if held else ", not held")
+        return bool(ok), f"lifted {lifted * 100:.1f} cm of {asked * 100:.1f} cm" + ("" if held else ", not held")
     if held:
         return False, "the object is still in the gripper"
     if truth.template == "place_in" and truth.reference is not None:
@@ -73,12 +73,12 @@ def judge_task(truth: TaskTrace, start_m: np.ndarray, end_m: np.ndarray, world_o
         inner = ref.size_m[0] / 2 - ref.wall_m if ref.kind == "bowl" else min(ref.size_m[:2]) / 2 - ref.wall_m
         off = float(np.linalg.norm(end_m[:2] - centre[:2]))
         inside = off <= inner and end_m[2] < centre[2] + ref.size_m[2] / 2 + obj.size_m[2] / 2
-        return inside, f"{off * 100:.1f} cm from the {ref.name}'s centre (inner radius {inner * 100:.1f} cm)"
+        return bool(inside), f"{off * 100:.1f} cm from the {ref.name}'s centre (inner radius {inner * 100:.1f} cm)"
     goal_centre = truth.goal_m[:2]
     off = float(np.linalg.norm(end_m[:2] - goal_centre))
     resting = abs(end_m[2] - (truth.goal_m[2] - obj.size_m[2] / 2)) < 0.02
     ok = off <= PLACE_TOLERANCE_M and resting
-    return ok, f"{off * 100:.1f} cm from the goal" + ("" if resting else ", not resting at the goal height")
+    return bool(ok), f"{off * 100:.1f} cm from the goal" + ("" if resting else ", not resting at the goal height")
 
 
 def goal_is_clear(truth: TaskTrace, scene: SceneSpec, gap_m: float = 0.01) -> bool:
