@@ -41,7 +41,7 @@ def build_gripper(flange_parent: ET.Element, flange_pos: np.ndarray, actuators: 
     """Append the gripper to ``flange_parent`` (the wrist 3 body) at ``flange_pos``; returns the palm body."""
     g = tool.gripper
     tcp = np.asarray(tool.tcp.translation_m, float)
-    palm = ET.SubElement(flange_parent, "body", name=GRIPPER_BODY, pos=_fmt(flange_pos))
+    palm = ET.SubElement(flange_parent, "body", name=GRIPPER_BODY, pos=_fmt(flange_pos), gravcomp="1")
     palm_len = max(0.01, tcp[2] - g.finger_length_m)
     ET.SubElement(palm, "geom", name="gripper_palm_geom", type="cylinder", size=_fmt([0.035, palm_len / 2]),
                   pos=_fmt([0, 0, palm_len / 2]), rgba=PALM_RGBA, mass="0.6")
@@ -51,7 +51,7 @@ def build_gripper(flange_parent: ET.Element, flange_pos: np.ndarray, actuators: 
     travel = g.max_width_m / 2
     for side, (body, joint, act, pad) in zip((1.0, -1.0), zip(FINGER_BODIES, FINGER_JOINTS, FINGER_ACTUATORS,
                                                                 PAD_GEOMS)):
-        finger = ET.SubElement(palm, "body", name=body, pos="0 0 0")
+        finger = ET.SubElement(palm, "body", name=body, pos="0 0 0", gravcomp="1")
         ET.SubElement(finger, "joint", name=joint, type="slide", axis=_fmt([side, 0, 0]),
                       range=_fmt([g.min_width_m / 2, travel]), damping="2", armature="0.01")
         ET.SubElement(finger, "geom", name=pad, type="box",
