@@ -8,7 +8,8 @@ its top comes to rest. With a gripper that becomes, for a pick-and-place:
 
 The TCP closes ``grasp_depth_m`` below the trace (the object's top), so the whole trace is shifted
 down by that much while carrying. ``pick_up`` ends holding the object at the top of its lift;
-``push`` closes the fingers first and pushes from behind the object along the trace. Which one a
+``push`` (slide) grasps the object and slides it along the trace on the table (a pushing finger
+loses a round object on the first curve), then releases it. Which one a
 trace gets follows from the instruction (``task_kind``).
 
 Each motion segment is checked and timed by the safety filter on its own (rest to rest, so the arm
@@ -44,7 +45,7 @@ WIDTH_EPS_M = 1e-4
 
 
 def task_kind(instruction: str) -> TaskKind:
-    """The kind of task an instruction asks for: ``push`` (slide it), ``pick_up`` (lift and hold), else
+    """The kind of task an instruction asks for: ``push`` (slide it on the table), ``pick_up`` (lift and hold), else
     ``place`` (pick it up and put it down somewhere: into, on, beside, N cm to a side)."""
     text = " " + re.sub(r"[^a-z0-9 ]+", " ", instruction.lower()) + " "
     for kind, pattern in _KIND_PATTERNS:
@@ -59,7 +60,8 @@ class TaskConfig(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
     approach_height_m: float = Field(0.08, ge=0.0, le=0.3, description="[m] approach this far above the grasp")
     retreat_height_m: float = Field(0.08, ge=0.0, le=0.3, description="[m] retreat this far up after releasing")
-    push_gap_m: float = Field(0.01, ge=0.0, le=0.1, description="[m] push: fingers start this far behind the object")
+    slide_clearance_m: float = Field(
+        0.002, ge=0.0, le=0.02, description="[m] push: the held object slides this far above the table")
     place_clearance_m: float = Field(
         0.005, ge=0.0, le=0.05, description="[m] release the object this far above where the trace ends (it drops "
         "onto its place instead of being pressed into it)")
@@ -140,28 +142,20 @@ class TaskPlanner:
             s = np.concatenate([[0.0], np.cumsum(np.linalg.norm(np.diff(tcp_path, axis=0), axis=1))])
             tcp_path = tcp_path + np.outer(s / max(float(s[-1]), 1e-9), up) * cfg.place_clearance_m
         table_z = self.planner.safety.config.table.z_m
-        if kind == "push":
-            travel = tcp_path[-1, :2] - tcp_path[0, :2]
-            heading = travel / max(float(np.linalg.norm(travel)), 1e-9)
-            behind = np.array([*heading, 0.0]) * (max(tool.held_object.default_size_m[:2]) / 2
-                                                  + g.finger_thickness_m + cfg.push_gap_m)
-            tcp_path = tcp_path - behind
-            first_action = ToolAction(0, "close", g.min_width_m)
-            envelope = None
-            release = None
-        else:
-            first_action = ToolAction(0, "open", g.max_width_m)
-            envelope = HeldEnvelope.from_grasp(tool, float(tcp_path[0, 2]), table_z)
-            release = ToolAction(-1, "release", g.max_width_m)
+        if kind == "push":  # held a hair above the table, so it slides without dragging the table along
+            tcp_path = tcp_path + cfg.slide_clearance_m * up
+        first_action = ToolAction(0, "open", g.max_width_m)
+        envelope = HeldEnvelope.from_grasp(tool, float(tcp_path[0, 2]), table_z)
+        release = ToolAction(-1, "release", g.max_width_m)
         start = tcp_path[0]
         above = start + cfg.approach_height_m * up
         segs: list[Segment] = []
         if current_tcp is not None:
             segs.append(Segment("approach", self._line(current_tcp, above), False, None))
-        grasp = None if kind == "push" else ToolAction(-1, "grasp", float(max(tool.held_object.default_size_m[:2])))
+        grasp = ToolAction(-1, "grasp", float(max(tool.held_object.default_size_m[:2])))
         segs.append(Segment("descend", self._line(above, start), False, grasp))
         carry_after = None if kind == "pick_up" else release
-        segs.append(Segment("carry" if kind != "push" else "push", tcp_path, kind != "push", carry_after))
+        segs.append(Segment("carry" if kind != "push" else "slide", tcp_path, True, carry_after))
         if kind != "pick_up":
             end = tcp_path[-1]
             segs.append(Segment("retreat", self._line(end, end + cfg.retreat_height_m * up), False, None))

@@ -29,6 +29,7 @@ from spatial_trace_ros.tools.gripper import Gripper, GripperError, GripperState
 POLL_S = 0.01
 SETTLED_SPEED_MPS = 0.002  # fingers slower than this have stopped
 TARGET_REACHED_M = 0.002  # within this of the target the fingers did not stop on anything
+MIN_HELD_WIDTH_M = 0.005  # fingers closer than this hold nothing between them
 
 
 class SimGripperOptions(BaseModel):
@@ -154,7 +155,10 @@ class SimGripper(Gripper):
         touching = self._touching()
         if self._held is not None and self._held not in touching:
             self._release()
-        if self._held is None and touching and self._target_m < self.width_m():
+        # an object is between the pads only when it keeps them apart (pads closed on each other can
+        # touch an object from the side while pushing it: that is no grasp)
+        apart = self.width_m() > self.min_width_m + MIN_HELD_WIDTH_M
+        if self._held is None and touching and apart and self._target_m < self.width_m():
             self._engage(min(touching))
 
     def _engage(self, body: int) -> None:

@@ -139,7 +139,8 @@ class SimTaskExecutor:
                                  max_tcp_speed_mps=self.safety.motion.max_tcp_speed_mps,
                                  max_tcp_accel_mps2=self.safety.motion.max_tcp_accel_mps2,
                                  max_tool_angular_speed_radps=self.safety.motion.max_tool_angular_speed_radps)
-        return ExecutionLoop(self.driver, policy, self.guard, on_period=self._record, goal_tolerance_m=0.01)
+        return ExecutionLoop(self.driver, policy, self.guard, on_period=self._record, goal_tolerance_m=0.01,
+                             clock=lambda: self.world.time_s)
 
     def _record(self, _report: object) -> None:
         if self._watched:
