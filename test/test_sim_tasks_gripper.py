@@ -89,3 +89,85 @@ def test_grasp_on_nothing_fails_and_stops_the_task(cell: SimTaskExecutor) -> Non
     out = cell.run(INTO_BOWL, points)
     assert out.grasp == "failed" and out.execution == "aborted", out.as_dict()
     assert "grasp failed" in out.reason and not out.success
+
+
+def test_stop_keeps_the_object_held_and_resume_finishes_the_task(cell: SimTaskExecutor) -> None:
+    from spatial_trace_ros.robots.execution import ExecutionLoop, StopSignal
+    from spatial_trace_ros.robots.task_runner import TaskRunner
+
+    cell.reset()
+    resting_z = cell.world.object_pose("yellow cylinder")[2, 3]
+    truth = plan_task(INTO_BOWL, cell.scene, cell.base_T_camera)
+    q = cell.world.joint_positions()
+    plan = cell.tasks.plan(truth.points_m, "place", q, q).plan
+    stop = StopSignal()
+    periods = [0]
+
+    def on_period(_report: object) -> None:
+        periods[0] += 1
+        if cell.gripper.held_object and periods[0] % 150 == 0 and stop.count == 0:
+            stop.request("operator stop mid-carry")
+
+    def make_loop() -> ExecutionLoop:
+        loop = cell._loop()
+        return ExecutionLoop(loop.driver, loop.policy, loop.guard, stop_signal=stop, on_period=on_period,
+                             clock=loop.clock)
+
+    runner = TaskRunner(cell.gripper, cell.world.tool, make_loop, cell.filter)
+    result, progress = runner.run(plan)
+    assert result.outcome == "stopped" and progress is not None and progress.holding, result.reason
+    assert cell.gripper.held_object == "yellow cylinder"  # the stop did not drop it
+    cell.world.step(0.5)
+    assert cell.world.object_pose("yellow cylinder")[2, 3] > resting_z + 0.01  # still in the air, held
+    stop.clear_up_to(stop.count)
+    result, progress = runner.resume(cell.world.joint_positions())
+    assert result.outcome == "succeeded", result.reason
+    assert progress is not None and progress.finished and not progress.holding
+    cell.world.step(0.5)
+    bowl = cell.world.object_pose("blue bowl")[:3, 3]
+    assert np.linalg.norm(cell.world.object_pose("yellow cylinder")[:2, 3] - bowl[:2]) < 0.05
+
+
+def test_task_markers_label_every_action(cell: SimTaskExecutor) -> None:
+    from spatial_trace_ros.viz.task_markers import task_markers
+
+    cell.reset()
+    truth = plan_task(INTO_BOWL, cell.scene, cell.base_T_camera)
+    q = cell.world.joint_positions()
+    plan = cell.tasks.plan(truth.points_m, "place", q, q).plan
+    specs = task_markers(plan, cell.world.tool)
+    labels = [s.text for s in specs if s.kind == "text"]
+    assert labels == ["1. open (place)", "2. grasp (place)", "3. release (place)"]
+    path = next(s for s in specs if s.ns == "task_tcp_path").points
+    np.testing.assert_allclose(path[0], (plan.poses[0] @ cell.world.tool.flange_T_tcp)[:3, 3])
+
+
+def test_received_task_plan_through_the_table_is_refused_by_the_controller_check(cell: SimTaskExecutor) -> None:
+    truth = plan_task(INTO_BOWL, cell.scene, cell.base_T_camera)
+    cell.reset()
+    q = cell.world.joint_positions()
+    plan = cell.tasks.plan(truth.points_m, "place", q, q).plan
+    grasp, release = plan.tool_actions[1].waypoint, plan.tool_actions[2].waypoint
+    poses = plan.poses.copy()
+    poses[grasp + 5:release, 2, 3] -= 0.06  # a forged plan: the carry dips 6 cm through the table
+    forged = type(plan)(robot=plan.robot, frame_id=plan.frame_id, joint_names=plan.joint_names, times_s=plan.times_s,
+                        joints=plan.joints, poses=poses, tool_actions=plan.tool_actions, task=plan.task)
+    found = check_task_plan(forged, cell.tasks.geometry)
+    assert {r.code for r in found} >= {"HELD_OBJECT_COLLISION"}, found
+
+
+def test_tool_geometry_sees_keep_out_zones_and_the_guard_checks_the_tool(cell: SimTaskExecutor) -> None:
+    from spatial_trace_ros.planning.safety import SetpointGuard
+
+    geometry = cell.tasks.geometry
+    flange = np.eye(4)
+    flange[:3, :3] = np.diag([1.0, -1.0, -1.0])  # tool pointing down
+    flange[:3, 3] = [0.25, 0.0, 0.30]  # the flange outside the robot_base zone (r 0.2 m), the tool body inside
+    found = geometry.check_path(np.stack([flange, flange]))
+    assert any(r.code == "TOOL_COLLISION" and "robot_base" in r.message for r in found), found
+    flange[:3, 3] = [0.5, 0.0, 0.12]  # the fingers 3 cm into the table
+    guard = SetpointGuard(cell.safety, cell.model)
+    assert guard.check_pose(flange, flange, 0.008) is None  # the flange alone is fine
+    guard.tool_check = lambda pose: next(iter(geometry.check_path(np.stack([pose, pose]))), None)
+    refused = guard.check_pose(flange, flange, 0.008)
+    assert refused is not None and refused.code == "TOOL_COLLISION" and "table" in refused.message
