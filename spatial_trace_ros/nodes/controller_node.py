@@ -17,7 +17,7 @@ import time
 from typing import Any
 
 from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus, KeyValue
-from geometry_msgs.msg import PoseStamped
+from geometry_msgs.msg import Pose, PoseArray, PoseStamped
 from rclpy.callback_groups import MutuallyExclusiveCallbackGroup
 from rclpy.node import Node
 from sensor_msgs.msg import JointState
@@ -44,6 +44,7 @@ TOPICS = {
     "joint_states": "/joint_states",
     "tcp_pose": "/spatial_trace/tcp_pose",
     "status": "/spatial_trace/controller_status",
+    "sim_objects": "/spatial_trace/sim/object_poses",  # simulated gripper only
     "diagnostics": "/diagnostics",
     "safety": "/spatial_trace/safety",
 }
@@ -60,6 +61,7 @@ class ControllerNode(Node):
         self._controller = Controller(cfg, log=self._log)
         self._model = self._controller.model
         self._last_status_s = 0.0
+        self._sim_objects_pub: Any = None
 
         self._joint_pub = self.create_publisher(JointState, TOPICS["joint_states"], STATE)
         self._tcp_pub = self.create_publisher(PoseStamped, TOPICS["tcp_pose"], STATE)
@@ -164,6 +166,10 @@ class ControllerNode(Node):
         pose = PoseStamped(pose=transform_to_pose(Transform(state.tcp, frame, self._model.tool_frame)))
         pose.header = make_header(stamp, frame)
         self._tcp_pub.publish(pose)
+        if event.sim_objects is not None:
+            if self._sim_objects_pub is None:
+                self._sim_objects_pub = self.create_publisher(PoseArray, TOPICS["sim_objects"], STATE)
+            self._sim_objects_pub.publish(_object_poses(event.sim_objects, frame, stamp))
 
     def _publish_result(self, result: ExecutionResult) -> None:
         if result.safety_reason is None:
@@ -205,6 +211,19 @@ class ControllerNode(Node):
 
     def close(self) -> None:
         self._controller.close()
+
+
+def _object_poses(poses: Any, frame: str, stamp_s: float) -> PoseArray:
+    """The simulated cell's objects (N, 7: x, y, z, qw, qx, qy, qz) as a PoseArray, in the scene's order."""
+    msg = PoseArray()
+    msg.header = make_header(stamp_s, frame)
+    for x, y, z, qw, qx, qy, qz in poses:
+        pose = Pose()
+        pose.position.x, pose.position.y, pose.position.z = float(x), float(y), float(z)
+        pose.orientation.w, pose.orientation.x = float(qw), float(qx)
+        pose.orientation.y, pose.orientation.z = float(qy), float(qz)
+        msg.poses.append(pose)
+    return msg
 
 
 def main(args: list[str] | None = None) -> int:

@@ -65,6 +65,7 @@ class StateEvent:
     executing: bool = False
     progress: float = 0.0
     tracking_error_m: float | None = None
+    sim_objects: np.ndarray | None = None  # simulated gripper: the cell's object poses (N, 7), scene order
 
 
 @dataclass(frozen=True)
@@ -116,10 +117,14 @@ class _Worker:
                 return
             self.stop_signal.request(reason, at_s)
 
+    def _sim_objects(self) -> np.ndarray | None:
+        world = getattr(self.gripper, "world", None)
+        return world.object_poses() if world is not None else None
+
     def idle_tick(self) -> None:
         state = self.driver.read_state()
         self.driver.kick_watchdog()
-        self.events.put(StateEvent(state))
+        self.events.put(StateEvent(state, sim_objects=self._sim_objects()))
 
     def connect(self) -> None:
         self.driver.connect()
@@ -160,7 +165,8 @@ class _Worker:
         def report(period: PeriodReport) -> None:
             count[0] += 1
             if count[0] % every == 0:
-                self.events.put(StateEvent(period.state, True, period.progress, period.tracking_error_m))
+                self.events.put(StateEvent(period.state, True, period.progress, period.tracking_error_m,
+                                           self._sim_objects()))
                 if world is not None:
                     for name, p in world.object_positions().items():
                         self._sim_paths.setdefault(name, []).append([round(float(v), 4) for v in p])

@@ -49,6 +49,9 @@ class World:
         self._pos_act = np.array([self.model.actuator(f"{n}_pos").id for n in JOINT_NAMES])
         self._vel_act = np.array([self.model.actuator(f"{n}_vel").id for n in JOINT_NAMES])
         self._site = self.model.site(TOOL_SITE).id
+        free = [self.model.joint(f"{body_name(o.name)}_free") for o in self.scene.objects]
+        self._free_adr = [int(j.qposadr[0]) for j in free]
+        self._free_dof = [int(j.dofadr[0]) for j in free]
         self.camera_id = self.model.camera(CAMERA_NAME).id
         self._callback: StepCallback | None = None
         self._callback_owner: object | None = None
@@ -116,6 +119,23 @@ class World:
     def object_positions(self) -> dict[str, np.ndarray]:
         """Where every scene object's centre is now (base frame, metres)."""
         return {o.name: self.object_pose(o.name)[:3, 3] for o in self.scene.objects}
+
+    def object_poses(self) -> np.ndarray:
+        """Every scene object's pose (N, 7: x, y, z, qw, qx, qy, qz) in the scene's order."""
+        with self.lock:
+            return np.array([self._data.qpos[a:a + 7] for a in self._free_adr])
+
+    def show_object_poses(self, poses: np.ndarray) -> None:
+        """Put the objects at ``poses`` (N, 7) at rest: a rendering copy of the cell follows the one the
+        robot runs in (the demo's camera process); physics in this copy is not stepped for them."""
+        poses = np.asarray(poses, float).reshape(-1, 7)
+        if len(poses) != len(self._free_adr):
+            raise ConfigError(f"{len(poses)} object poses for a scene of {len(self._free_adr)} objects")
+        with self.lock:
+            for a, d, pose in zip(self._free_adr, self._free_dof, poses, strict=True):
+                self._data.qpos[a:a + 7] = pose
+                self._data.qvel[d:d + 6] = 0.0
+            mujoco.mj_forward(self.model, self._data)
 
     def set_joint_positions(self, q: np.ndarray) -> None:
         """Place the arm at ``q`` at rest and hold it there (no dynamics in between)."""
