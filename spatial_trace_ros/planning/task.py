@@ -35,7 +35,6 @@ from spatial_trace_ros.planning.tool_geometry import HeldEnvelope, ToolGeometry
 from spatial_trace_ros.tools.description import ToolDescription
 
 TaskKind = Literal["pick_up", "place", "push"]
-TASK_KINDS: tuple[str, ...] = ("pick_up", "place", "push")
 # Phrases that name the kind of a task; anything else that moves an object is a place.
 _KIND_PATTERNS: tuple[tuple[TaskKind, re.Pattern], ...] = (
     ("push", re.compile(r"\b(push|slide|shove|nudge)\b")),

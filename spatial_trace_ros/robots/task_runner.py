@@ -20,7 +20,6 @@ import numpy as np
 
 from spatial_trace_ros.planning.plan import Plan, SafetyReason, ToolAction
 from spatial_trace_ros.planning.safety import CandidatePath, SafetyFilter
-from spatial_trace_ros.planning.task import held_mask
 from spatial_trace_ros.planning.tool_geometry import HeldEnvelope, ToolGeometry
 from spatial_trace_ros.robots.execution import ExecutionLoop, ExecutionResult
 from spatial_trace_ros.tools.description import ToolDescription
@@ -245,5 +244,3 @@ class TaskRunner:
             period_starts_s=np.concatenate(starts),
         )
 
-
-__all__ = ["ActionReport", "TaskProgress", "TaskRunner", "held_mask", "split_at_actions", "sub_plan"]

@@ -33,6 +33,8 @@ MIN_HELD_WIDTH_M = 0.005  # fingers closer than this hold nothing between them
 
 
 class SimGripperOptions(BaseModel):
+    """The sim gripper has no options of its own; the world options say which cell it is in."""
+
     model_config = ConfigDict(extra="forbid", frozen=True)
 
 
@@ -120,6 +122,14 @@ class SimGripper(Gripper):
         with self.world.lock:
             self._update_grasp()
             return self._movable[self._held] if self._held is not None else ""
+
+    def reset(self) -> None:
+        """After the world's state was reset: hold nothing, and keep the fingers where they are."""
+        with self.world.lock:
+            self._held = None
+            self._target_m = self.width_m()
+            for act in self._act:
+                self.world.data.ctrl[act] = self._target_m / 2
 
     def width_m(self) -> float:
         with self.world.lock:

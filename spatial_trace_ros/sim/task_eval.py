@@ -130,8 +130,8 @@ class SimTaskExecutor:
 
         with self.world.lock:
             mujoco.mj_resetData(self.world.model, self.world.data)
-            self.gripper._release()
             self.world.set_joint_positions(self._home)
+            self.gripper.reset()
         self.driver.connect()
 
     def _loop(self) -> ExecutionLoop:
