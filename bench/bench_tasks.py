@@ -23,21 +23,30 @@ from spatial_trace_ros.sim.tasks import plan_task
 
 
 def candidate_tasks(ex: SimTaskExecutor) -> list[str]:
+    """One feasible task of each kind (into a receptacle, beside another object, pick up) in this scene,
+    each moving a different object."""
     movables = [o.name for o in ex.scene.objects if not o.is_receptacle]
     bowls = [o.name for o in ex.scene.objects if o.is_receptacle]
-    out = [f"move the {m} into the {b}" for m in movables for b in bowls]
-    out += [f"move the {a} to the {side} of the {b}" for a in movables for b in movables if a != b
-            for side in ("left", "right")]
-    out += [f"pick up the {m}" for m in movables]
-    feasible = []
-    for text in out:
-        try:
-            truth = plan_task(text, ex.scene, ex.base_T_camera)
-        except ModelError:
-            continue
-        if goal_is_clear(truth, ex.scene):
-            feasible.append(text)
-    return feasible
+    kinds = [
+        [(m, f"move the {m} into the {b}") for m in movables for b in bowls],
+        [(a, f"move the {a} to the {side} of the {b}") for a in movables for b in movables if a != b
+         for side in ("left", "right")],
+        [(m, f"pick up the {m}") for m in movables],
+    ]
+    chosen, used = [], set()
+    for candidates in kinds:
+        for obj, text in candidates:
+            if obj in used:
+                continue
+            try:
+                truth = plan_task(text, ex.scene, ex.base_T_camera)
+            except ModelError:
+                continue
+            if goal_is_clear(truth, ex.scene):
+                chosen.append(text)
+                used.add(obj)
+                break
+    return chosen
 
 
 def perturbed(points: np.ndarray, offset_m: float, rng: np.random.Generator) -> np.ndarray:
@@ -64,8 +73,7 @@ def main() -> None:
     seed = 0
     while len(tasks) < n_tasks:
         ex = SimTaskExecutor(args.robot, seed=seed)
-        for text in candidate_tasks(ex)[:3]:  # a few per scene, of mixed kinds
-            tasks.append((seed, text))
+        tasks += [(seed, text) for text in candidate_tasks(ex)]
         seed += 1
     tasks = tasks[:n_tasks]
     figures: dict[str, dict] = {}
