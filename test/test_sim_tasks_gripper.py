@@ -171,3 +171,27 @@ def test_tool_geometry_sees_keep_out_zones_and_the_guard_checks_the_tool(cell: S
     guard.tool_check = lambda pose: next(iter(geometry.check_path(np.stack([pose, pose]))), None)
     refused = guard.check_pose(flange, flange, 0.008)
     assert refused is not None and refused.code == "TOOL_COLLISION" and "table" in refused.message
+
+
+def test_dry_run_task_moves_neither_arm_nor_fingers(cell: SimTaskExecutor) -> None:
+    from spatial_trace_ros.robots.dry_run import DryRunDriver
+    from spatial_trace_ros.robots.execution import ExecutionLoop
+    from spatial_trace_ros.robots.task_runner import TaskRunner
+
+    cell.reset()
+    truth = plan_task(INTO_BOWL, cell.scene, cell.base_T_camera)
+    q = cell.world.joint_positions()
+    plan = cell.tasks.plan(truth.points_m, "place", q, q).plan
+    width, cylinder = cell.gripper.width_m(), cell.world.object_pose("yellow cylinder")[:3, 3].copy()
+
+    def make_loop() -> ExecutionLoop:  # the dry run sends nothing, so the test steps the simulated time itself
+        loop = cell._loop()
+        period = loop.driver.period_s
+        return ExecutionLoop(DryRunDriver(loop.driver, cell.model), loop.policy, loop.guard, clock=loop.clock,
+                             on_period=lambda _report: cell.world.step(period))
+
+    result, progress = TaskRunner(cell.gripper, cell.world.tool, make_loop, cell.filter).run(plan, dry_run=True)
+    assert progress is not None and all("dry run" in r.message for r in progress.reports)
+    assert cell.gripper.width_m() == pytest.approx(width, abs=1e-4)
+    np.testing.assert_allclose(cell.world.object_pose("yellow cylinder")[:3, 3], cylinder, atol=1e-3)
+    np.testing.assert_allclose(cell.world.joint_positions(), q, atol=1e-3)

@@ -39,7 +39,8 @@ class ActionReport:
     message: str
 
     def as_dict(self) -> dict:
-        return {"action": self.action, "waypoint": self.waypoint, "ok": self.ok, "width_m": round(self.width_m, 4),
+        width = round(self.width_m, 4) if np.isfinite(self.width_m) else None  # None: not measured
+        return {"action": self.action, "waypoint": self.waypoint, "ok": self.ok, "width_m": width,
                 "object_detected": self.object_detected, "message": self.message}
 
 
@@ -90,6 +91,7 @@ class TaskRunner:
         self.safety = safety
         self.progress: TaskProgress | None = None
         self.geometry = ToolGeometry(tool, safety.config, safety.model) if tool and safety else None
+        self.dry_run = False
         self._envelope: HeldEnvelope | None = None
 
     def _guard_tool(self, loop: ExecutionLoop) -> None:
@@ -106,7 +108,10 @@ class TaskRunner:
 
         loop.guard.tool_check = check
 
-    def run(self, plan: Plan) -> tuple[ExecutionResult, TaskProgress | None]:
+    def run(self, plan: Plan, dry_run: bool = False) -> tuple[ExecutionResult, TaskProgress | None]:
+        """Run ``plan``; ``dry_run``: the tool actions are checked and reported, not sent (the loop's
+        driver absorbs the motion)."""
+        self.dry_run = dry_run
         if not plan.tool_actions:
             self.progress = None
             return self.make_loop().run(plan), None
@@ -116,9 +121,10 @@ class TaskRunner:
         self.progress = TaskProgress(plan, split_at_actions(plan))
         return self._continue(None)
 
-    def resume(self, q_now: np.ndarray) -> tuple[ExecutionResult, TaskProgress | None]:
+    def resume(self, q_now: np.ndarray, dry_run: bool = False) -> tuple[ExecutionResult, TaskProgress | None]:
         """Go on with a stopped task from joint positions ``q_now``: the rest of the interrupted piece
         from the waypoint nearest the arm, re-checked and re-timed, then the remaining actions and pieces."""
+        self.dry_run = dry_run
         progress = self.progress
         if progress is None or progress.finished:
             return ExecutionResult("aborted", "there is no stopped task to resume"), progress
@@ -195,6 +201,9 @@ class TaskRunner:
         tool, gripper = self.tool, self.gripper
         assert tool is not None and gripper is not None and self.progress is not None
         g, held = tool.gripper, tool.held_object
+        if self.dry_run:
+            return ActionReport(action.action, action.waypoint, True, float("nan"), False,
+                                f"dry run: {action.action} at waypoint #{action.waypoint} not sent to the gripper")
         try:
             target = g.min_width_m if action.action in ("grasp", "close") else action.width_m
             state: GripperState = gripper.move_to_width(target, g.speed_mps, g.force_n, g.timeout_s)

@@ -98,6 +98,7 @@ class _Worker:
         self._policy: Any = None
         self._report: Any = None
         self._sim_paths: dict[str, list[list[float]]] = {}
+        self._dry_runs: list[DryRunDriver] = []
         self.stop_signal = StopSignal()
         # Import every installed policy now: an import during a run would starve the robot's watchdog.
         self.policies: dict[str, type | str] = {}
@@ -137,6 +138,8 @@ class _Worker:
         cmd = self._cmd
         assert cmd is not None
         driver = DryRunDriver(self.driver, self.model) if cmd.dry_run else self.driver
+        if isinstance(driver, DryRunDriver):
+            self._dry_runs.append(driver)
         return ExecutionLoop(driver, self._policy, self.guard, stop_signal=self.stop_signal, on_period=self._report,
                              goal_tolerance_m=cmd.goal_tolerance_m, start_tolerance_rad=cmd.start_tolerance_rad)
 
@@ -171,13 +174,13 @@ class _Worker:
                     for name, p in world.object_positions().items():
                         self._sim_paths.setdefault(name, []).append([round(float(v), 4) for v in p])
 
-        self._cmd, self._report, self._sim_paths = cmd, report, {}
+        self._cmd, self._report, self._sim_paths, self._dry_runs = cmd, report, {}, []
         self.events.put(("started", {"plan_id": plan_id, "policy": cmd.policy, "dry_run": cmd.dry_run,
                                      "prepare_timeout_s": self.driver.prepare_timeout_s}))
         if cmd.plan is None:
-            result, progress = self.runner.resume(self.driver.read_state().q)
+            result, progress = self.runner.resume(self.driver.read_state().q, cmd.dry_run)
         else:
-            result, progress = self.runner.run(cmd.plan)
+            result, progress = self.runner.run(cmd.plan, cmd.dry_run)
         if progress is not None:
             task = {"task": progress.plan.task, "grasp": progress.grasp_outcome(), "holding": progress.holding,
                     "actions": [r.as_dict() for r in progress.reports], "resumable": not progress.finished}
@@ -188,7 +191,9 @@ class _Worker:
                                               if np.ptp(np.array(path), axis=0).max() > 0.01}
             result = replace(result, task=task)
         if cmd.dry_run:
-            result = replace(result, reason=f"dry run, nothing sent to the robot: {result.reason}")
+            absorbed = sum(d.setpoints_absorbed for d in self._dry_runs)
+            result = replace(result, reason=f"dry run, nothing sent to the robot ({absorbed} setpoints checked): "
+                                             f"{result.reason}")
         return result
 
 
