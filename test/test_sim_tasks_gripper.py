@@ -190,7 +190,7 @@ def test_dry_run_task_moves_neither_arm_nor_fingers(cell: SimTaskExecutor) -> No
         return ExecutionLoop(DryRunDriver(loop.driver, cell.model), loop.policy, loop.guard, clock=loop.clock,
                              on_period=lambda _report: cell.world.step(period))
 
-    result, progress = TaskRunner(cell.gripper, cell.world.tool, make_loop, cell.filter).run(plan, dry_run=True)
+    _, progress = TaskRunner(cell.gripper, cell.world.tool, make_loop, cell.filter).run(plan, dry_run=True)
     assert progress is not None and all("dry run" in r.message for r in progress.reports)
     assert cell.gripper.width_m() == pytest.approx(width, abs=1e-4)
     np.testing.assert_allclose(cell.world.object_pose("yellow cylinder")[:3, 3], cylinder, atol=1e-3)
