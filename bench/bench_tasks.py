@@ -5,8 +5,8 @@ Tasks are synthesised from seeded scenes ("move the X into the Y", "move the X t
 Y", "pick up the X"), kept when their goal is free (``sim.task_eval.goal_is_clear``). Each task runs in
 a fresh copy of its scene (``SimTaskExecutor.reset``), in lockstep physics. Prints JSON.
 
-    python bench/bench_tasks.py            # >= 50 tasks, offsets 0, 1, 2, 5 cm (minutes)
-    python bench/bench_tasks.py --quick    # 6 tasks, offsets 0 and 2 cm (< 1 min on a free core)
+    python bench/bench_tasks.py            # 50 tasks, offsets 0, 1, 2, 5 cm (about 5 minutes)
+    python bench/bench_tasks.py --quick    # 6 tasks, offsets 0 and 2 cm (about 15 s on a free core)
 """
 
 from __future__ import annotations
