@@ -195,3 +195,11 @@ def test_dry_run_task_moves_neither_arm_nor_fingers(cell: SimTaskExecutor) -> No
     assert cell.gripper.width_m() == pytest.approx(width, abs=1e-4)
     np.testing.assert_allclose(cell.world.object_pose("yellow cylinder")[:3, 3], cylinder, atol=1e-3)
     np.testing.assert_allclose(cell.world.joint_positions(), q, atol=1e-3)
+
+
+def test_a_task_that_would_drop_a_held_object_is_not_started(cell: SimTaskExecutor) -> None:
+    cell.reset()
+    assert cell.run("pick up the red cylinder").success  # ends holding it, 15 cm up
+    out = cell.run(INTO_BOWL)
+    assert out.execution == "aborted" and "holds an object" in out.reason, out.as_dict()
+    assert cell.gripper.held_object == "red cylinder"

@@ -118,6 +118,18 @@ class TaskRunner:
         if self.gripper is None or self.tool is None:
             return ExecutionResult("aborted", "the plan has tool actions but this controller has no gripper; set "
                                    "the controller's tool parameter", plan_id=plan.plan_id), None
+        first = plan.tool_actions[0]
+        if first.waypoint == 0 and first.action in ("open", "release") and not dry_run:
+            try:
+                holding = self.gripper.read_state().object_detected
+            except GripperError as err:
+                return ExecutionResult("aborted", f"not started: the gripper does not answer: {err}",
+                                       plan_id=plan.plan_id), None
+            if holding:
+                return ExecutionResult("aborted", "not started: the gripper holds an object and this task would "
+                                       "open it where the arm stands, dropping it; put the object down first "
+                                       "(a place task, or the gripper's manual open over a safe spot)",
+                                       plan_id=plan.plan_id), None
         self.progress = TaskProgress(plan, split_at_actions(plan))
         return self._continue(None)
 
