@@ -203,3 +203,20 @@ def test_a_task_that_would_drop_a_held_object_is_not_started(cell: SimTaskExecut
     out = cell.run(INTO_BOWL)
     assert out.execution == "aborted" and "holds an object" in out.reason, out.as_dict()
     assert cell.gripper.held_object == "red cylinder"
+
+
+def test_sim_gripper_reports_what_it_did(cell: SimTaskExecutor) -> None:
+    from spatial_trace_ros.tools.gripper import GripperError, gripper_factory
+
+    cell.reset()
+    gripper, g = cell.gripper, cell.world.tool.gripper
+    assert gripper_factory("sim") is type(gripper)
+    with pytest.raises(GripperError, match="outside"):
+        gripper.move_to_width(0.2, g.speed_mps, g.force_n, g.timeout_s)
+    with pytest.raises(GripperError, match="force"):
+        gripper.move_to_width(0.05, g.speed_mps, g.max_force_n * 2, g.timeout_s)
+    opened = gripper.open(g.speed_mps, g.force_n, g.timeout_s)
+    assert opened.width_m == pytest.approx(g.max_width_m, abs=0.003) and not opened.object_detected
+    closed = gripper.close(g.speed_mps, g.force_n, g.timeout_s)  # in the air: closes on nothing
+    assert closed.width_m < 0.003 and not closed.object_detected and not closed.moving
+    assert gripper.held_object == ""
