@@ -72,6 +72,10 @@ def test_oracle_instructions_are_executed_and_the_keep_out_one_is_refused(demo_r
         assert row["outcome"] == "succeeded", row
         assert row["tracking_error_m"] is not None and row["tracking_error_m"] < TRACKING_TOLERANCE_M, row
         assert row["plan_duration_s"] > 0 and row["execute_s"] >= row["plan_duration_s"] * 0.9, row
+        # the gripper really took the object, and the simulated world shows it where the task wanted it
+        assert row["grasp"] == "held" and row["task_success"] is True, row
+    place = next(r for r in executed if r["task_kind"] == "place")
+    assert "into the" in place["instruction"] and "from the" in place["task_reason"], place
     (row,) = refused
     assert row["trace_state"] == "ok", "the oracle draws the trace; the safety filter must be the one refusing"
     assert row["verdict"] == "REJECT" and "KEEP_OUT_ZONE" in row["codes"], row

@@ -142,7 +142,7 @@ def sim_calibration_cell(scene_seed: int, mode: Mode, robot: str = "ur5e", board
     scene = config.build_scene()
     truth = scene.camera.parent_T_camera.matrix
     model = make_robot_model(robot)
-    xml = build_world_xml(scene, robot)
+    xml = build_world_xml(scene, robot, None)  # the board takes the gripper's place on the flange
     if mode == "eye_to_hand":
         tool_T_face = np.eye(4)
         tool_T_face[2, 3] = FLANGE_GAP_M

@@ -36,6 +36,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--start-threshold-m", type=float, default=0.20, help="start success radius [m] (0.20)")
     parser.add_argument("--end-threshold-m", type=float, default=0.20,
                         help="end success distance to the destination box [m] (0.20)")
+    parser.add_argument("--execute", action="store_true",
+                        help="also execute each answered synthetic sample's trace as a task in simulation (pick, "
+                             "carry, place with the gripper) and report task success per category")
     parser.add_argument("--no-plots", action="store_true", help="skip the PNG figures")
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
     parser.add_argument("--json", action="store_true", help="print the summary as JSON")
@@ -80,12 +83,25 @@ def run(args: argparse.Namespace) -> int:
         progress=not args.no_progress,
     )
     report = result.report
+    execution = None
+    if args.execute:
+        from spatial_trace_ros.eval.dataset import load_entries, resolve_dataset
+        from spatial_trace_ros.eval.execute import execute_answers
+        from spatial_trace_ros.eval.live_eval import ANSWERS_FILE, read_answer_rows
+
+        samples_file = resolve_dataset(args.dataset)
+        entries = load_entries(samples_file)[: args.n_samples]
+        execution = execute_answers(entries, read_answer_rows(result.out_dir / ANSWERS_FILE), samples_file.parent,
+                                    result.out_dir)
+        report.files["execution_json"] = result.out_dir / "execution.json"
     if args.json:
         summary = {k: (None if isinstance(v, float) and v != v else v) for k, v in report.summary.as_dict().items()}
         print(json.dumps({"out": str(result.out_dir), "n_samples": result.n_selected,
                           "answered_now": result.n_answered_now, "answered_before": result.n_done_before,
                           "failed_requests": report.n_errors, "summary": summary,
-                          "files": {k: str(v) for k, v in report.files.items()}}))
+                          "files": {k: str(v) for k, v in report.files.items()},
+                          **({"execution": {k: v for k, v in execution.items() if k != "samples"}}
+                             if execution is not None else {})}))
         return 0
     print(f"{args.backend} on {args.dataset}: {result.n_selected} samples ({result.n_answered_now} answered now, "
           f"{result.n_done_before} from an earlier run, {report.n_errors} failed requests)")
@@ -94,6 +110,11 @@ def run(args: argparse.Namespace) -> int:
     print(format_breakdown(report.scores, lambda s: s.category, "category"))
     print()
     print(format_breakdown(report.scores, lambda s: s.difficulty, "difficulty"))
+    if execution is not None:
+        from spatial_trace_ros.eval.execute import format_execution
+
+        print()
+        print(format_execution(execution))
     print(f"\nreport: {report.files['report_txt']}")
     for key, path in report.files.items():
         if key.endswith("_png"):

@@ -89,9 +89,11 @@ class DemoConfig(BaseModel):
         return params
 
     def planner_parameters(self) -> dict[str, Any]:
-        return {"robot": self.robot, "calibration_file": str(self.calibration_path.resolve())}
+        return {"robot": self.robot, "calibration_file": str(self.calibration_path.resolve()), "tool": "default"}
 
     def controller_parameters(self) -> dict[str, Any]:
+        """The simulated arm with its gripper (the robot's default tool), in one simulated cell."""
         driver = {**self.world_options(), "period_s": self.control_period_s}
         return {"robot": self.robot, "driver": "sim", "driver_options_json": json.dumps(driver),
-                "control_policy": self.policy}
+                "control_policy": self.policy, "tool": "default", "gripper": "sim",
+                "gripper_options_json": json.dumps(self.world_options())}

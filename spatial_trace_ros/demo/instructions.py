@@ -3,7 +3,9 @@
 Scenes are random (seeded), so fixed sentences would name objects that are not there or that the arm
 cannot reach. Instead the demo writes candidate sentences from the scene's objects (pick up, place
 into a receptacle, place beside another object) and keeps the first of each kind that the planner
-accepts, chaining each from where the previous one ends, starting at the arm's home pose. The refusal
+accepts as a task with the robot's gripper (``planning.task``), whose goal is free of other objects,
+chaining each from where the previous one ends, starting at the arm's home pose; each object is moved
+once, and "pick up" comes last, because it ends holding the object. The refusal
 case is "move the <object> <N> cm forward/backward/left/right" with the direction and distance that
 land the object on the robot's base column: a trace the oracle draws happily (it is only geometry)
 and the planner must refuse because it enters the ``robot_base`` keep-out zone.
@@ -25,9 +27,12 @@ from spatial_trace_ros.geometry.trace import Trace
 from spatial_trace_ros.planning.planner import Planner
 from spatial_trace_ros.planning.safety import SafetyCode
 from spatial_trace_ros.planning.safety_config import SafetyConfig
+from spatial_trace_ros.planning.task import TaskPlanner, task_kind
 from spatial_trace_ros.robots.model import RobotModel
 from spatial_trace_ros.sim.scene import OPTICAL_FRAME, SceneSpec, calibration_dict, sim_intrinsics
+from spatial_trace_ros.sim.task_eval import goal_is_clear
 from spatial_trace_ros.sim.tasks import camera_directions, plan_task
+from spatial_trace_ros.tools.description import default_tool
 
 Expectation = Literal["execute", "refuse", "any"]
 # Words the shift template takes, and the camera-relative direction each means (sim.tasks).
@@ -60,10 +65,11 @@ def candidate_tasks(scene: SceneSpec, used: set[str] = frozenset()) -> dict[str,
     movables = sorted(_movables(scene), key=lambda name: name in used)
     receptacles = _receptacles(scene)
     return {
-        "pick_up": [f"pick up the {m}" for m in movables],
+        "pick_up": [f"pick up the {m}" for m in movables if m not in used],
         "place_in": [f"move the {m} into the {r}" for m in movables for r in receptacles],
         "place_beside": [f"move the {a} to the {side} of the {b}"
-                         for a in movables for side in ("left", "right") for b in movables if a != b],
+                         for a in movables if a not in used for side in ("left", "right") for b in movables
+                         if a != b and b not in used],
     }
 
 
@@ -94,13 +100,18 @@ class InstructionScreen:
         self.base_T_camera = self.calibration.base_T_camera().matrix
         self.intrinsics = sim_intrinsics(scene.camera)
         self.planner = Planner(model, self.calibration, safety=safety)
+        self.planner.task_planner = TaskPlanner(self.planner, default_tool(model.name))
         self.q = np.asarray(home_q_rad, float)
+        self.holding = False
 
     def _camera_trace(self, text: str) -> Trace | None:
-        """The oracle's noiseless trace in the camera frame, or None if the oracle would refuse it."""
+        """The oracle's noiseless trace in the camera frame, or None if the oracle would refuse it or its
+        goal is taken by another object (the oracle's geometry does not look)."""
         try:
             truth = plan_task(text, self.scene, self.base_T_camera)
         except ModelError:
+            return None
+        if not goal_is_clear(truth, self.scene):
             return None
         camera_T_base = np.linalg.inv(self.base_T_camera)
         points = truth.points_m @ camera_T_base[:3, :3].T + camera_T_base[:3, 3]
@@ -113,20 +124,21 @@ class InstructionScreen:
     def try_execute(self, text: str) -> bool:
         """Accepted from where the arm is now? If so, the arm is taken to be at the plan's end."""
         trace = self._camera_trace(text)
-        if trace is None:
+        if trace is None or self.holding:
             return False
-        plan, _ = self.planner.plan(trace, self.q)
+        plan = self.planner.plan_detailed(trace, self.q, task=task_kind(text)).plan
         if plan is None:
             return False
         self.q = plan.joints[-1]
+        self.holding = plan.task == "pick_up"
         return True
 
     def refused_for(self, text: str, code: str) -> bool:
         trace = self._camera_trace(text)
         if trace is None:
             return False
-        plan, report = self.planner.plan(trace, self.q)
-        return plan is None and any(r.code == code for r in report.reasons)
+        result = self.planner.plan_detailed(trace, self.q, task=task_kind(text))
+        return result.plan is None and any(r.code == code for r in result.report.reasons)
 
 
 def choose_instructions(
@@ -134,13 +146,14 @@ def choose_instructions(
 ) -> list[DemoInstruction]:
     """Two (short) or three executable instructions of different kinds, then the keep-out refusal."""
     screen = InstructionScreen(scene, model, safety, home_q_rad)
-    kinds = ("pick_up", "place_in") if short else ("pick_up", "place_in", "place_beside")
+    # pick up last: it ends holding the object, and the next task would have to let go of it first
+    kinds = ("place_in", "pick_up") if short else ("place_in", "place_beside", "pick_up")
     chosen: list[DemoInstruction] = []
     used: set[str] = set()
     for kind in kinds:
         text = next((t for t in candidate_tasks(scene, used)[kind] if screen.try_execute(t)), None)
         if text is not None:
-            used.update(m for m in _movables(scene) if f"the {m}" in text)
+            used.update(m for m in _movables(scene) if f"the {m}" in text)  # moved or referred to
             chosen.append(DemoInstruction(text, "execute", why=f"{kind.replace('_', ' ')}: the oracle's trace, "
                                                                  "accepted and executed"))
     code = SafetyCode.KEEP_OUT_ZONE.value

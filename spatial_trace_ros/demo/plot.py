@@ -106,6 +106,11 @@ def _draw(ax: object, reports: list[InstructionReport], safety: SafetyConfig, lo
                     label=label(f"{name}: planned"))
         if len(r.executed_path_m):
             ax.plot(*r.executed_path_m.T, "-", color=colour, linewidth=2.2, alpha=0.7, label=label(f"{name}: executed"))
+        for k, (obj, path) in enumerate(r.object_paths_m.items()):
+            path = np.asarray(path, float).reshape(-1, 3)
+            ax.plot(*path.T, "--", color=colour, linewidth=1.6, alpha=0.9,
+                    label=label(f"{name}: the {obj} (simulated)") if k == 0 else None)
+            ax.scatter(*path[-1], color=colour, marker="o", s=30)
         if r.verdict == "REJECT" and len(r.trace_base_m):
             ax.plot(*r.trace_base_m.T, "x-", color="red", linewidth=1.2, markersize=5, label=label(f"{name}: REFUSED"))
     ax.set_xlim(lo[0], hi[0])

@@ -41,6 +41,11 @@ class InstructionReport:
     total_s: float | None = None
     overlay_png: str = ""
     problem: str = ""  # a stage that timed out or failed, in words
+    task_kind: str = ""  # pick_up / place / push (planning.task), '' without a task plan
+    grasp: str = ""  # none / held / failed: what the gripper reported
+    task_success: bool | None = None  # judged from the simulated world (sim.task_eval.judge_task)
+    task_reason: str = ""  # where the object ended, against the task's target region
+    object_paths_m: dict[str, list] = field(default_factory=dict, repr=False)  # objects the run moved
     planned_path_m: np.ndarray = field(default_factory=lambda: np.zeros((0, 3)), repr=False)
     executed_path_m: np.ndarray = field(default_factory=lambda: np.zeros((0, 3)), repr=False)
     trace_base_m: np.ndarray = field(default_factory=lambda: np.zeros((0, 3)), repr=False)
@@ -55,14 +60,15 @@ class InstructionReport:
         if self.problem:
             return False
         if self.expect == "execute":
-            return self.verdict in ("ACCEPT", "ADJUSTED") and self.outcome == "succeeded"
+            done = self.verdict in ("ACCEPT", "ADJUSTED") and self.outcome == "succeeded"
+            return done and self.task_success is not False
         if self.expect == "refuse":
             return self.verdict == "REJECT" and all(c in self.codes for c in self.expect_codes)
         return True
 
     def to_json(self) -> dict[str, Any]:
         data = asdict(self)
-        for key in ("planned_path_m", "executed_path_m", "trace_base_m"):
+        for key in ("planned_path_m", "executed_path_m", "trace_base_m", "object_paths_m"):
             data.pop(key)
         data["expect_codes"] = list(self.expect_codes)
         data["codes"] = list(self.codes)
@@ -82,14 +88,15 @@ def summary_markdown(reports: list[InstructionReport], header: dict[str, str]) -
     lines += [f"- {key}: {value}" for key, value in header.items()]
     lines += [
         "",
-        "| # | instruction | trace | points | trace length [m] | verdict | plan [s] | outcome | "
+        "| # | instruction | trace | points | trace length [m] | verdict | plan [s] | outcome | grasp | task | "
         "tracking error [mm] | trace stage [s] | planning [s] | execution [s] | as expected |",
-        "|---|---|---|---|---|---|---|---|---|---|---|---|---|",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     for r in reports:
         lines.append(
             f"| {r.index} | {r.instruction} | {r.trace_state or '-'} | {r.n_points} | {_num(r.trace_length_m)} | "
-            f"{r.verdict or '-'} | {_num(r.plan_duration_s)} | {r.outcome or '-'} | "
+            f"{r.verdict or '-'} | {_num(r.plan_duration_s)} | {r.outcome or '-'} | {r.grasp or '-'} | "
+            f"{'-' if r.task_success is None else ('done' if r.task_success else 'FAILED')} | "
             f"{_num(r.tracking_error_m, 1000, 1)} | {_num(r.trace_s)} | "
             f"{_num(r.plan_s, 1, 3)} | {_num(r.execute_s)} | {'yes' if r.met_expectation else 'NO'} |"
         )
@@ -103,8 +110,11 @@ def summary_markdown(reports: list[InstructionReport], header: dict[str, str]) -
             notes.append(f"- #{r.index}: the safety filter refused it ({', '.join(r.codes)}): {r.safety_message}")
         if r.outcome and r.outcome != "succeeded":
             notes.append(f"- #{r.index}: the run {r.outcome}: {r.outcome_reason}")
+        if r.task_reason:
+            verdict = "task done" if r.task_success else "task NOT done"
+            notes.append(f"- #{r.index}: {verdict} ({r.task_kind}, grasp {r.grasp}): {r.task_reason}")
     if notes:
-        lines += ["", "## Refusals and problems", "", *notes]
+        lines += ["", "## Tasks, refusals and problems", "", *notes]
     return "\n".join(lines) + "\n"
 
 

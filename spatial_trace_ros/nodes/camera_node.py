@@ -13,7 +13,9 @@ from __future__ import annotations
 import sys
 from typing import Any
 
+import numpy as np
 from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus, KeyValue
+from geometry_msgs.msg import PoseArray
 from rclpy.node import Node
 from sensor_msgs.msg import CameraInfo, Image, JointState
 
@@ -50,6 +52,7 @@ class CameraNode(Node):
         self.create_timer(cfg.diagnostics_period_s, self._publish_diagnostics)
         if cfg.source == "sim":
             self.create_subscription(JointState, "/joint_states", self._show_joints, STATE)
+            self.create_subscription(PoseArray, "/spatial_trace/sim/object_poses", self._show_objects, STATE)
         self._capture.start()
 
     def _publish_frame(self, frame: RgbdFrame) -> None:
@@ -63,6 +66,12 @@ class CameraNode(Node):
 
     def _show_joints(self, msg: JointState) -> None:
         self._source.show_joint_positions(dict(zip(msg.name, msg.position, strict=False)))
+
+    def _show_objects(self, msg: PoseArray) -> None:
+        """Objects the controller's simulated gripper moved appear where they are."""
+        poses = np.array([[p.position.x, p.position.y, p.position.z, p.orientation.w, p.orientation.x,
+                           p.orientation.y, p.orientation.z] for p in msg.poses], float)
+        self._source.show_object_poses(poses)
 
     def _log_state(self, state: str, detail: str) -> None:
         log = self.get_logger()

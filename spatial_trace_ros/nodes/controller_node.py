@@ -22,7 +22,7 @@ from typing import Any
 
 import rclpy.parameter
 from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus, KeyValue
-from geometry_msgs.msg import PoseStamped
+from geometry_msgs.msg import Pose, PoseArray, PoseStamped
 from rclpy.callback_groups import MutuallyExclusiveCallbackGroup
 from rclpy.node import Node
 from sensor_msgs.msg import JointState
@@ -52,6 +52,7 @@ TOPICS = {
     "joint_states": "/joint_states",
     "tcp_pose": "/spatial_trace/tcp_pose",
     "status": "/spatial_trace/controller_status",
+    "sim_objects": "/spatial_trace/sim/object_poses",  # simulated gripper only
     "diagnostics": "/diagnostics",
     "safety": "/spatial_trace/safety",
 }
@@ -68,6 +69,7 @@ class ControllerNode(Node):
         self._controller = Controller(cfg, log=self._log, clock=self._now_s)
         self._model = self._controller.model
         self._last_status_s = 0.0
+        self._sim_objects_pub: Any = None
 
         self._joint_pub = self.create_publisher(JointState, TOPICS["joint_states"], STATE)
         self._tcp_pub = self.create_publisher(PoseStamped, TOPICS["tcp_pose"], STATE)
@@ -85,11 +87,16 @@ class ControllerNode(Node):
         self.create_service(Trigger, "~/stop", self._on_stop, callback_group=service_group)
         self.create_service(Trigger, "~/reset_estop", self._on_reset_estop, callback_group=estop_group)
         self.create_service(Trigger, "~/recover", self._on_recover, callback_group=MutuallyExclusiveCallbackGroup())
+        self.create_service(Trigger, "~/resume", self._on_resume, callback_group=service_group)
+        self.create_service(Trigger, "~/abort", self._on_abort, callback_group=service_group)
         self.create_timer(1.0 / cfg.state_rate_hz, self._poll, callback_group=poll_group)
         self.create_timer(DIAGNOSTICS_PERIOD_S, self._publish_diagnostics, callback_group=poll_group)
         self._controller.start()
-        self._gripper = attach_gripper(self, cfg.gripper, cfg.gripper_options_json, cfg.robot_ip,
-                                       arm_moving=lambda: self._controller.executing)
+        # Without a tool a gripper is the operator's alone (open/close services); with one, the real-time
+        # worker owns it and sequences it with the arm (robots.task_runner).
+        self._gripper = None if cfg.tool else attach_gripper(
+            self, cfg.gripper or "none", cfg.gripper_options_json, cfg.robot_ip,
+            arm_moving=lambda: self._controller.executing)
         self.get_logger().info(
             f"controlling {cfg.robot} with the {cfg.driver_name} driver, policy {cfg.control_policy}"
             f"{', dry run' if cfg.dry_run else ''}{', auto-execute' if cfg.auto_execute else ''}"
@@ -122,7 +129,7 @@ class ControllerNode(Node):
             self._controller.refuse_plan("the planner refused the latest trace (see /spatial_trace/safety)")
             return
         try:
-            plan = joint_trajectory_to_plan(msg, self._model)
+            plan = joint_trajectory_to_plan(msg, self._model, tool=self._controller.tool)
         except ValueError as err:
             self._controller.refuse_plan(str(err))
             self.get_logger().warning(f"plan refused: {err}")
@@ -150,6 +157,14 @@ class ControllerNode(Node):
 
     def _on_recover(self, request: Trigger.Request, response: Trigger.Response) -> Trigger.Response:
         response.success, response.message = self._controller.recover(self._params.config.recover_timeout_s)
+        return response
+
+    def _on_resume(self, request: Trigger.Request, response: Trigger.Response) -> Trigger.Response:
+        response.success, response.message = self._controller.resume()
+        return response
+
+    def _on_abort(self, request: Trigger.Request, response: Trigger.Response) -> Trigger.Response:
+        response.success, response.message = self._controller.abort_task()
         return response
 
     # -- outputs ---------------------------------------------------------------------------------------------
@@ -182,6 +197,10 @@ class ControllerNode(Node):
         pose = PoseStamped(pose=transform_to_pose(Transform(state.tcp, frame, self._model.tool_frame)))
         pose.header = make_header(stamp, frame)
         self._tcp_pub.publish(pose)
+        if event.sim_objects is not None:
+            if self._sim_objects_pub is None:
+                self._sim_objects_pub = self.create_publisher(PoseArray, TOPICS["sim_objects"], STATE)
+            self._sim_objects_pub.publish(_object_poses(event.sim_objects, frame, stamp))
 
     def _publish_result(self, result: ExecutionResult) -> None:
         if result.safety_reason is None:
@@ -233,6 +252,19 @@ class ControllerNode(Node):
         if self._gripper is not None:
             self._gripper.close()
         self._controller.close()
+
+
+def _object_poses(poses: Any, frame: str, stamp_s: float) -> PoseArray:
+    """The simulated cell's objects (N, 7: x, y, z, qw, qx, qy, qz) as a PoseArray, in the scene's order."""
+    msg = PoseArray()
+    msg.header = make_header(stamp_s, frame)
+    for x, y, z, qw, qx, qy, qz in poses:
+        pose = Pose()
+        pose.position.x, pose.position.y, pose.position.z = float(x), float(y), float(z)
+        pose.orientation.w, pose.orientation.x = float(qw), float(qx)
+        pose.orientation.y, pose.orientation.z = float(qy), float(qz)
+        msg.poses.append(pose)
+    return msg
 
 
 def main(args: list[str] | None = None) -> int:

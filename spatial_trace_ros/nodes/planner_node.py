@@ -35,6 +35,7 @@ from spatial_trace_ros.planning.plan import SafetyReport, Verdict
 from spatial_trace_ros.planning.planner import Planner, PlanResult
 from spatial_trace_ros.planning.pose_history import PoseHistory
 from spatial_trace_ros.planning.safety import SafetyCode, reason
+from spatial_trace_ros.planning.task import task_kind
 from spatial_trace_ros.planning.trace_pairing import TracePairing, TraceStageFacts
 from spatial_trace_ros.robots.model import make_robot_model
 from spatial_trace_ros.ros.conversions import (
@@ -48,14 +49,16 @@ from spatial_trace_ros.ros.conversions import (
 from spatial_trace_ros.ros.markers import specs_to_marker_array
 from spatial_trace_ros.ros.params import ParameterBinding
 from spatial_trace_ros.ros.plan_msgs import plan_to_joint_trajectory, withdrawn_plan
-from spatial_trace_ros.ros.qos import LATCHED, STATE
+from spatial_trace_ros.ros.qos import COMMAND, LATCHED, STATE
 from spatial_trace_ros.ros.runner import run_node
 from spatial_trace_ros.ros.safety_msgs import safety_report_to_diagnostics
 from spatial_trace_ros.viz.markers import plan_markers
+from spatial_trace_ros.viz.task_markers import task_markers
 
 TOPICS = {
     "trace": "/spatial_trace/trace",
     "trace_status": "/spatial_trace/trace_status",
+    "instruction": "/spatial_trace/instruction",
     "joint_states": "/joint_states",
     "tcp_pose": "/spatial_trace/tcp_pose",
     "plan": "/spatial_trace/plan",
@@ -81,6 +84,7 @@ class PlannerNode(Node):
         self._tcp_history = PoseHistory()
         self._joint_history = PoseHistory()
         self._pairing = TracePairing(cfg.trace_status_timeout_s)
+        self._instruction = ""  # the latest one: with a tool it says which task a trace is for
         self._warned: set[str] = set()
 
         self._plan_pub = self.create_publisher(JointTrajectory, TOPICS["plan"], LATCHED)
@@ -90,6 +94,7 @@ class PlannerNode(Node):
         self._diag_pub = self.create_publisher(DiagnosticArray, TOPICS["diagnostics"], STATE)
         self.create_subscription(Path, TOPICS["trace"], self._on_trace, LATCHED)
         self.create_subscription(String, TOPICS["trace_status"], self._on_trace_status, LATCHED)
+        self.create_subscription(String, TOPICS["instruction"], self._on_instruction, COMMAND)
         self.create_subscription(JointState, TOPICS["joint_states"], self._on_joint_state, STATE)
         self.create_subscription(PoseStamped, TOPICS["tcp_pose"], self._on_tcp_pose, STATE)
         self.create_timer(PAIRING_CHECK_PERIOD_S, self._refuse_overdue)
@@ -153,6 +158,10 @@ class PlannerNode(Node):
         with self._lock:
             self._tcp_history.add(stamp_to_seconds(msg.header.stamp), pose_to_transform(msg.pose).matrix)
 
+    def _on_instruction(self, msg: String) -> None:
+        with self._lock:
+            self._instruction = msg.data.strip()
+
     def _on_trace_status(self, msg: String) -> None:
         try:
             status = json.loads(msg.data)
@@ -211,9 +220,12 @@ class PlannerNode(Node):
                 if capture_pose is None:
                     capture_pose = self._joint_history.at(trace.stamp_s, cfg.tcp_pose_tolerance_s)
         try:
+            # the task a trace is for: its status names the instruction; else the latest instruction
+            instruction = trace.metadata.get("instruction") or self._instruction
+            task = task_kind(instruction) if instruction else ""
             return planner.plan_detailed(
                 trace, q_now, capture_pose, now_s=now, trace_made_s=made_s, seed_joints=seed,
-                max_trace_age_s=cfg.max_trace_age_s, seed_label=label,
+                max_trace_age_s=cfg.max_trace_age_s, seed_label=label, task=task,
             )
         except (SpatialTraceError, ValueError) as err:
             return _refusal(SafetyCode.INVALID_INPUT, str(err))
@@ -242,6 +254,9 @@ class PlannerNode(Node):
         with self._lock:
             safety_cfg = self._planner.safety.config
         specs = plan_markers(result.trace_base, result.waypoints, report, safety_cfg)
+        task_planner = self._planner.task_planner
+        if plan is not None and task_planner is not None:
+            specs += task_markers(plan, task_planner.tool)
         self._markers_pub.publish(specs_to_marker_array(specs, frame, stamp_s))
         log = self.get_logger()
         if report.verdict is Verdict.REJECT:

@@ -16,7 +16,9 @@ from spatial_trace_ros.errors import ConfigError
 from spatial_trace_ros.geometry.calibration import load_calibration
 from spatial_trace_ros.planning.planner import Planner, PlannerConfig
 from spatial_trace_ros.planning.safety import SafetyConfig, SafetyFilter, load_safety_config
+from spatial_trace_ros.planning.task import TaskPlanner
 from spatial_trace_ros.robots.model import RobotModel, make_robot_model
+from spatial_trace_ros.tools.description import resolve_tool
 
 _RO = {"read_only": True}
 ROBOT_DOF = {"ur5": 6, "ur5e": 6, "g1_left_arm": 7, "g1_right_arm": 7}
@@ -53,6 +55,10 @@ class PlannerNodeConfig(PlannerConfig):
     joint_state_timeout_s: float = Field(
         1.0, gt=0.0, le=60.0, description="a joint state older than this [s] is not the current pose"
     )
+    tool: str = Field(
+        "", description="tool description: empty = none (the flange follows the trace), 'default' = the robot's "
+        "config/tool.<robot>_*.yaml, or a YAML path; with a tool, traces become tasks with gripper actions",
+        json_schema_extra=_RO)
     tcp_pose_tolerance_s: float = Field(
         0.05, gt=0.0, le=5.0, description="eye-in-hand: use a TCP pose at most this far [s] from the frame's stamp"
     )
@@ -85,4 +91,8 @@ def build_planner(cfg: PlannerNodeConfig, model: RobotModel | None = None) -> Pl
     seed = cfg.seed_joints()
     if not model.within_limits(seed):
         raise ConfigError(f"initial_joints_rad {seed.tolist()} is outside the joint limits of {model.name}")
-    return Planner(model, calibration, cfg.planner_config(), SafetyFilter(safety, model))
+    planner = Planner(model, calibration, cfg.planner_config(), SafetyFilter(safety, model))
+    tool = resolve_tool(cfg.tool, cfg.robot)
+    if tool is not None:
+        planner.task_planner = TaskPlanner(planner, tool)
+    return planner

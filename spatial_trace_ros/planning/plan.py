@@ -53,6 +53,17 @@ class SafetyReport:
         return f"{self.verdict.value}: " + "; ".join(r.message for r in self.reasons)
 
 
+@dataclass(frozen=True)
+class ToolAction:
+    """A tool action the controller runs when the arm has come to rest at ``waypoint``: ``open`` (to
+    ``width_m``), ``close`` (on nothing: pushing), ``grasp`` (close and verify that an object no wider
+    than ``width_m`` is held) or ``release`` (open and let go). See ``planning.task``."""
+
+    waypoint: int
+    action: str
+    width_m: float
+
+
 @dataclass(frozen=True, eq=False)
 class Plan:
     """N timed waypoints: ``times_s`` from 0 (increasing), ``joints`` N x dof, ``poses`` N x 4 x 4
@@ -69,6 +80,8 @@ class Plan:
     stamp_s: float = 0.0
     expires_s: float = math.inf
     report: SafetyReport = field(default_factory=lambda: SafetyReport(Verdict.ACCEPT))
+    tool_actions: tuple[ToolAction, ...] = ()  # in waypoint order; empty: a bare path, no tool
+    task: str = ""  # the task kind the actions follow from (planning.task), '' without a tool
 
     def __post_init__(self) -> None:
         t = np.asarray(self.times_s, float)

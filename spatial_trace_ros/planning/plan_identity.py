@@ -15,9 +15,10 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from spatial_trace_ros.planning.plan import Plan
+from spatial_trace_ros.planning.plan import Plan, ToolAction
 
 PLAN_ID_HEX_CHARS = 16
+GRIPPER_JOINT = "gripper_width"  # [m] the column that carries a task plan's tool actions
 NS_PER_S = 1_000_000_000
 
 
@@ -47,10 +48,31 @@ def plan_id_of(
     return digest.hexdigest()[:PLAN_ID_HEX_CHARS]
 
 
+def encode_actions(actions: tuple[ToolAction, ...], n_waypoints: int, start_width_m: float) -> np.ndarray:
+    """The commanded finger width after each waypoint (N,): how tool actions travel in a JointTrajectory."""
+    width = np.full(n_waypoints, start_width_m)
+    for a in actions:
+        width[a.waypoint:] = a.width_m
+    return width
+
+
+def wire_columns(plan: Plan) -> tuple[list[str], np.ndarray]:
+    """The joint names and positions ``plan`` travels with: its joints, plus the ``GRIPPER_JOINT``
+    column of a task plan's tool actions (so the id covers what the gripper will do, too)."""
+    names, joints = list(plan.joint_names), np.asarray(plan.joints, float)
+    if plan.tool_actions:
+        first = plan.tool_actions[0]
+        start = first.width_m if first.waypoint == 0 else 0.0
+        names.append(GRIPPER_JOINT)
+        joints = np.column_stack([joints, encode_actions(plan.tool_actions, len(plan), start)])
+    return names, joints
+
+
 def identify(plan: Plan) -> str:
     """The id ``plan`` will have on the wire (what the controller computes from the message)."""
-    return plan_id_of(plan.frame_id, plan.joint_names, wire_ns(plan.stamp_s),
-                      [duration_ns(float(t)) for t in plan.times_s], plan.joints)
+    names, joints = wire_columns(plan)
+    return plan_id_of(plan.frame_id, names, wire_ns(plan.stamp_s), [duration_ns(float(t)) for t in plan.times_s],
+                      joints)
 
 
 @dataclass(frozen=True)

@@ -12,7 +12,7 @@ safer) and times it. The planner never decides on its own that something is safe
 from __future__ import annotations
 
 from dataclasses import dataclass, field, replace
-from typing import Literal
+from typing import Any, Literal
 
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field, field_validator
@@ -129,6 +129,8 @@ class Planner:
             safety = SafetyFilter(safety or SafetyConfig(), model)
         self.safety = safety
         self._fixed_rotation = Rotation.from_euler("xyz", self.config.fixed_tool_rpy_rad).as_matrix()
+        # With a tool, traces become tasks (planning.task.TaskPlanner, set by whoever builds the planner).
+        self.task_planner: Any = None
         parent = calibration.transform.parent
         if calibration.mode == "eye_to_hand" and parent and parent != model.base_frame:
             raise ConfigError(
@@ -155,7 +157,7 @@ class Planner:
     def plan_detailed(
         self, trace: Trace, q_now: np.ndarray | None, base_T_tool_at_capture: np.ndarray | None = None,
         now_s: float | None = None, trace_made_s: float | None = None, seed_joints: np.ndarray | None = None,
-        max_trace_age_s: float | None = None, seed_label: str = "initial_joints_rad",
+        max_trace_age_s: float | None = None, seed_label: str = "initial_joints_rad", task: str = "",
     ) -> PlanResult:
         """Like ``plan`` but also returns the trace and waypoints in the base frame (for RViz).
 
@@ -166,6 +168,8 @@ class Planner:
         (CLOCK_SKEW). Without ``now_s`` ages are not checked. ``trace.metadata`` may carry what the
         trace stage knew: ``valid_fraction`` (of all points it found, before invalid ones were dropped),
         ``agreement`` and ``n_samples``.
+        With a task planner (a tool) the trace becomes a task of kind ``task`` (``planning.task``; empty:
+        place).
         """
         model, cfg = self.model, self.config
         notes: list[SafetyReason] = []
@@ -212,17 +216,21 @@ class Planner:
             return _refused(*notes, *input_reasons, trace_base=points)
 
         q_start = seed if q_now is not None else None
-        poses = self.build_path(points, q_start, seed)
-        joints = model.ik_path(poses, seed)
-        candidate = CandidatePath(
-            poses=poses, joints=joints, q_seed=seed, speed_mps=cfg.max_tcp_speed_mps,
-            accel_mps2=cfg.max_tcp_accel_mps2, stamp_s=trace.stamp_s, notes=tuple(notes),
-        )
-        plan, report = self.safety.filter(candidate)
-        if plan is not None:
-            plan = replace(plan, expires_s=trace.stamp_s + cfg.plan_max_age_s)
-            plan = replace(plan, plan_id=identify(plan))
-        return PlanResult(plan, report, points, plan.poses if plan is not None else poses, tuple(notes))
+        if self.task_planner is not None:
+            result = self.task_planner.plan(points, task or "place", q_start, seed, trace.stamp_s, "", tuple(notes))
+        else:
+            poses = self.build_path(points, q_start, seed)
+            joints = model.ik_path(poses, seed)
+            candidate = CandidatePath(
+                poses=poses, joints=joints, q_seed=seed, speed_mps=cfg.max_tcp_speed_mps,
+                accel_mps2=cfg.max_tcp_accel_mps2, stamp_s=trace.stamp_s, notes=tuple(notes),
+            )
+            plan, report = self.safety.filter(candidate)
+            result = PlanResult(plan, report, points, plan.poses if plan is not None else poses, tuple(notes))
+        if result.plan is None:
+            return result
+        plan = replace(result.plan, expires_s=trace.stamp_s + cfg.plan_max_age_s)
+        return replace(result, plan=replace(plan, plan_id=identify(plan)))
 
     # -- steps ----------------------------------------------------------------------------------------
     def _base_T_camera(self, trace: Trace, base_T_tool_at_capture: np.ndarray | None) -> Transform | SafetyReason:

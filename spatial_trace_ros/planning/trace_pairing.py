@@ -24,6 +24,7 @@ class TraceStageFacts:
     n_valid: int
     n_samples: int
     agreement: float | None
+    instruction: str = ""  # what the trace was asked for (with a tool: which task it is)
 
     @property
     def valid_fraction(self) -> float:
@@ -37,13 +38,15 @@ class TraceStageFacts:
         try:
             agreement = status.get("agreement")
             return cls(int(status["frame_stamp_ns"]), int(status["n_points_total"]), int(status["n_points"]),
-                       int(status["n_samples"]), None if agreement is None else float(agreement))
+                       int(status["n_samples"]), None if agreement is None else float(agreement),
+                       str(status.get("instruction", "")))
         except (KeyError, TypeError, ValueError):
             return None
 
     def metadata(self) -> dict[str, Any]:
         """The trace metadata the planner reads (``Planner.plan_detailed``)."""
-        return {"valid_fraction": self.valid_fraction, "agreement": self.agreement, "n_samples": self.n_samples}
+        return {"valid_fraction": self.valid_fraction, "agreement": self.agreement, "n_samples": self.n_samples,
+                "instruction": self.instruction}
 
 
 @dataclass

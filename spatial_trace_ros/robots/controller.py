@@ -22,9 +22,11 @@ from collections.abc import Callable
 from dataclasses import asdict, dataclass
 
 from spatial_trace_ros.errors import RobotError
-from spatial_trace_ros.planning.plan import Plan
+from spatial_trace_ros.planning.plan import Plan, SafetyReport
 from spatial_trace_ros.planning.plan_identity import PlanFreshness
-from spatial_trace_ros.planning.safety import SafetyFilter
+from spatial_trace_ros.planning.safety import SafetyFilter, verdict_of
+from spatial_trace_ros.planning.task import check_task_plan
+from spatial_trace_ros.planning.tool_geometry import ToolGeometry
 from spatial_trace_ros.robots.controller_config import ControllerNodeConfig
 from spatial_trace_ros.robots.driver import RobotState
 from spatial_trace_ros.robots.estop_latch import EstopLatch
@@ -56,6 +58,7 @@ class ControllerStatus:
     tracking_error_m: float | None = None
     plan_id: str = ""
     approved_plan_id: str = ""
+    task: dict | None = None  # a task's tool actions and grasp outcome (robots.task_runner); None without
 
     def to_json(self) -> str:
         return json.dumps(asdict(self))
@@ -82,6 +85,10 @@ class Controller:
         # A plan may come from any publisher on /spatial_trace/plan: it is checked again here, with
         # this controller's own limits, before it can be executed.
         self.plan_check = SafetyFilter(self.safety, self.model)
+        self.tool = config.tool_description()
+        self.tool_geometry = ToolGeometry(self.tool, self.safety, self.model) if self.tool is not None else None
+        self.task_resumable = False
+        self._running_plan: Plan | None = None
         self._log = log or (lambda level, text: None)
         self._lock = threading.RLock()
         self._closed = threading.Event()
@@ -180,6 +187,10 @@ class Controller:
     # -- operator requests -------------------------------------------------------------------------------
     def on_plan(self, plan: Plan) -> str:
         report = self.plan_check.verify(plan, rel_tolerance=RECEIVED_PLAN_TOLERANCE)
+        if self.tool_geometry is not None:
+            found = check_task_plan(plan, self.tool_geometry)
+            if found:
+                report = SafetyReport(verdict_of([*report.reasons, *found]), (*report.reasons, *found))
         with self._lock:
             if self.executing:
                 return f"plan {plan.plan_id} ignored: plan {self._status.plan_stamp_s:.3f} is still executing"
@@ -190,8 +201,9 @@ class Controller:
                 return f"plan {plan.plan_id} refused: {report.summary()}"
             self.plan = plan
             self.approval.clear()
+            self.task_resumable = False
             self._set(state="waiting_for_execute", plan_stamp_s=plan.stamp_s, progress=0.0, tracking_error_m=None,
-                      policy=self.config.control_policy, plan_id=plan.plan_id, approved_plan_id="",
+                      policy=self.config.control_policy, plan_id=plan.plan_id, approved_plan_id="", task=None,
                       reason=f"plan {plan.plan_id} with {len(plan)} waypoints over {plan.duration_s:.2f} s; approve "
                              "its id, then call ~/execute")
             if self.config.auto_execute:
@@ -251,6 +263,7 @@ class Controller:
             return False, refusal
         cfg, plan = self.config, self.plan
         self.approval.clear()
+        self._running_plan = plan  # what ~/resume continues, if a stop interrupts its task
         self.worker.execute(plan, cfg.control_policy, cfg.policy_options(self.safety), cfg.dry_run,
                             cfg.goal_tolerance_m, cfg.start_tolerance_rad)
         self.plan = None
@@ -259,6 +272,41 @@ class Controller:
         self._set(state="executing", plan_stamp_s=plan.stamp_s, policy=cfg.control_policy, progress=0.0,
                   tracking_error_m=None, reason=text)
         return True, text
+
+    def resume(self) -> tuple[bool, str]:
+        """Go on with a task that a stop (or e-stop, once released) interrupted, from where the arm is."""
+        with self._lock:
+            if self.estop_engaged:
+                return False, f"e-stop is engaged; {ESTOP_RELEASE_HINT}"
+            if self.executing:
+                return False, "already executing"
+            plan = self._running_plan
+            if not self.task_resumable or plan is None:
+                return False, "there is no stopped task to resume"
+            cfg = self.config
+            stale = PlanFreshness(cfg.plan_max_age_s, cfg.max_clock_skew_s).refusal(plan.stamp_s, plan.expires_s,
+                                                                                    self._clock())
+            if stale is not None:
+                return False, f"the stopped task's plan {plan.plan_id} cannot resume: {stale}; abort the task"
+            if not self.connected or self.worker is None:
+                return False, f"not connected to the robot: {self.connection_error or 'still connecting'}"
+            self.worker.resume(cfg.control_policy, cfg.policy_options(self.safety), cfg.dry_run, cfg.goal_tolerance_m,
+                               cfg.start_tolerance_rad)
+            self.task_resumable = False
+            self._set(state="executing", reason="resuming the stopped task from where the arm is")
+            return True, "resuming the stopped task"
+
+    def abort_task(self) -> tuple[bool, str]:
+        """Forget a stopped task; the gripper keeps what it holds."""
+        with self._lock:
+            if self.executing:
+                return False, "a task is executing; call ~/stop first"
+            if not self.task_resumable or self.worker is None:
+                return False, "there is no stopped task to abort"
+            self.worker.abort_task()
+            self.task_resumable = False
+            self._set(state="aborted", reason="task aborted by the operator; the gripper keeps what it holds")
+            return True, "task aborted; the gripper keeps what it holds"
 
     def stop(self, reason: str) -> tuple[bool, str]:
         worker = self.worker
@@ -356,6 +404,8 @@ class Controller:
                     self._on_result(payload)
                 elif kind == "failed":
                     self._on_failed(payload["reason"])
+                elif kind == "task" and not self.executing:
+                    self._set(reason=payload["message"])
                 elif kind == "fault" and not self.executing:
                     self._set(reason=payload["reason"])
                 elif kind == "recovered":
@@ -388,7 +438,9 @@ class Controller:
     def _on_result(self, result: ExecutionResult) -> None:
         self.last_result = result
         error = result.max_tracking_error_m if len(result.times_s) else None
-        self._set(state=result.outcome, progress=result.progress, reason=result.reason, tracking_error_m=error)
+        self._set(state=result.outcome, progress=result.progress, reason=result.reason, tracking_error_m=error,
+                  task=result.task or None)
+        self.task_resumable = bool(result.task.get("resumable")) and result.outcome != "succeeded"
         level = "info" if result.succeeded else "warn"
         self._log(level, f"plan {result.plan_id} {result.outcome}: {result.reason}")
 

@@ -22,6 +22,7 @@ from spatial_trace_ros.policies.base import available_policies
 from spatial_trace_ros.robots.driver import DEFAULT_DRIVER, DRIVERS
 from spatial_trace_ros.robots.estop_latch import default_latch_path
 from spatial_trace_ros.robots.worker import WorkerConfig
+from spatial_trace_ros.tools.description import ToolDescription, resolve_tool
 
 _RO = {"read_only": True}
 
@@ -90,14 +91,19 @@ class ControllerNodeConfig(BaseModel):
         15.0, ge=6.0, le=120.0, description="longest ~/recover waits for the robot (UR: 5 s protective stop "
         "unlock delay, script upload) [s]", json_schema_extra=_RO,
     )
+    tool: str = Field(
+        "", description="tool description: empty = none (the flange follows the trace), 'default' = the robot's "
+        "config/tool.<robot>_*.yaml, or a YAML path; a plan with tool actions needs one", json_schema_extra=_RO)
+    gripper: str = Field(
+        "", description="gripper kind driving the tool (tools.gripper.GRIPPERS); empty = the tool's own (none "
+        "without a tool), 'none' = no gripper",
+        json_schema_extra=_RO)
+    gripper_options_json: str = Field(
+        "{}", description="gripper options as a JSON object, e.g. {\"model\": \"2f140\"} (host defaults to "
+        "robot_ip) or the sim cell's scene_seed", json_schema_extra=_RO)
     realtime_priority: int = Field(
         0, ge=0, le=99, description="SCHED_FIFO priority of the real-time loop process (1-99, needs CAP_SYS_NICE); "
         "0 = normal scheduling", json_schema_extra=_RO,
-    )
-    gripper: str = Field("none", description="gripper kind (docs/tools.md); none = no gripper", json_schema_extra=_RO)
-    gripper_options_json: str = Field(
-        "{}", description="gripper options as a JSON object, e.g. {\"model\": \"2f140\"}; host defaults to robot_ip",
-        json_schema_extra=_RO,
     )
 
     @field_validator("gripper")
@@ -105,7 +111,7 @@ class ControllerNodeConfig(BaseModel):
     def _known_gripper(cls, value: str) -> str:
         from spatial_trace_ros.tools.gripper import GRIPPERS  # the registry; no gripper module is imported
 
-        if value != "none" and value not in GRIPPERS:
+        if value not in ("", "none") and value not in GRIPPERS:
             raise ValueError(format_choices("gripper", value, ["none", *GRIPPERS]))
         return value
 
@@ -116,7 +122,7 @@ class ControllerNodeConfig(BaseModel):
             raise ValueError(format_choices("driver", value, list(DRIVERS)))
         return value
 
-    @field_validator("driver_options_json")
+    @field_validator("driver_options_json", "gripper_options_json")
     @classmethod
     def _json_object(cls, value: str) -> str:
         try:
@@ -169,4 +175,8 @@ class ControllerNodeConfig(BaseModel):
         return WorkerConfig(
             robot=self.robot, driver=self.driver_name, driver_options=self.driver_options(),
             safety_file=self.safety_file, state_rate_hz=self.state_rate_hz, realtime_priority=self.realtime_priority,
+            tool=self.tool, gripper=self.gripper, gripper_options=json.loads(self.gripper_options_json or "{}"),
         )
+
+    def tool_description(self) -> ToolDescription | None:
+        return resolve_tool(self.tool, self.robot)

@@ -97,6 +97,7 @@ class ExecutionResult:
     period_starts_s: np.ndarray = field(default_factory=lambda: np.zeros(0))
     safety_reason: SafetyReason | None = None
     stop_sent_after_s: float | None = None  # from the stop request to the stop command being sent
+    task: dict = field(default_factory=dict)  # a task plan's tool actions and grasp outcome (robots.task_runner)
 
     @property
     def succeeded(self) -> bool:
@@ -151,6 +152,7 @@ class ExecutionLoop:
         self, driver: RobotDriver, policy: ControlPolicy, guard: SetpointGuard, *,
         stop_signal: StopSignal | None = None, on_period: Callable[[PeriodReport], None] | None = None,
         goal_tolerance_m: float = 0.01, start_tolerance_rad: float = 0.05, time_margin_s: float = 3.0,
+        clock: Callable[[], float] = time.perf_counter,
     ) -> None:
         self.driver = driver
         self.policy = policy
@@ -161,6 +163,9 @@ class ExecutionLoop:
         self.start_tolerance_rad = start_tolerance_rad
         self.time_margin_s = time_margin_s
         self._wall_clock = _paced_by_wall_clock(driver)
+        # the plan's time base: wall time, or a simulation's own time when it steps in lockstep (so a
+        # stalled CPU does not make the plan's targets jump)
+        self.clock = clock
 
     # -- checks before motion --------------------------------------------------------------------------
     def _preflight(self, plan: Plan, state: RobotState) -> None:
@@ -237,7 +242,7 @@ class ExecutionLoop:
         """Wall-clock drivers: sleep on the stop signal until the period's absolute deadline (no drift
         from wake-up delays). Others (e.g. a simulation stepping physics) pace themselves."""
         if self._wall_clock:
-            remaining = deadline_s - time.perf_counter()
+            remaining = deadline_s - self.clock()
             if remaining > 0:
                 self.stop_signal.wait(remaining)
         else:
@@ -262,7 +267,7 @@ class ExecutionLoop:
         reason = ""
         safety: SafetyReason | None = None
         stop_after: float | None = None
-        t0 = time.perf_counter()
+        t0 = self.clock()
         try:
             self.driver.prepare_motion()  # e.g. the G1 takes the arm over again after a release
             state = self.driver.read_state()
@@ -274,11 +279,11 @@ class ExecutionLoop:
             travelled_m, last_tcp = 0.0, state.tcp[:3, 3].copy()
             last_sent_s = 0.0
             deadline_s = plan.duration_s * 1.5 + self.time_margin_s
-            t0 = time.perf_counter()
+            t0 = self.clock()
             deadline = t0
             while True:
                 token = self.driver.start_period()
-                now = time.perf_counter()
+                now = self.clock()
                 deadline += self.driver.period_s
                 if deadline < now:  # more than a period late: start a fresh schedule from now
                     deadline = now + self.driver.period_s
@@ -330,7 +335,7 @@ class ExecutionLoop:
                 if t > deadline_s:
                     raise _Abort("aborted", f"the plan did not finish within {deadline_s:.1f} s "
                                  f"(planned {plan.duration_s:.1f} s); stopped")
-                if time.perf_counter() - now > self.driver.period_s:
+                if self.clock() - now > self.driver.period_s:
                     missed += 1
                 self._wait(token, deadline)
         except _Abort as stop:

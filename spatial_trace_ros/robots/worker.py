@@ -27,15 +27,20 @@ import time
 from dataclasses import dataclass, field, replace
 from typing import Any
 
+import numpy as np
+
 from spatial_trace_ros.errors import ConfigError, RobotError, format_choices
 from spatial_trace_ros.planning.plan import Plan
-from spatial_trace_ros.planning.safety import SetpointGuard
+from spatial_trace_ros.planning.safety import SafetyFilter, SetpointGuard
 from spatial_trace_ros.planning.safety_config import SafetyConfig, load_safety_config
 from spatial_trace_ros.policies.base import available_policies, load_policy_class
 from spatial_trace_ros.robots.driver import RobotDriver, RobotState, driver_factory
 from spatial_trace_ros.robots.dry_run import DryRunDriver
 from spatial_trace_ros.robots.execution import ExecutionLoop, ExecutionResult, PeriodReport, StopSignal
 from spatial_trace_ros.robots.model import RobotModel, make_robot_model
+from spatial_trace_ros.robots.task_runner import TaskRunner
+from spatial_trace_ros.tools.description import resolve_tool
+from spatial_trace_ros.tools.gripper import Gripper, gripper_factory
 
 
 @dataclass(frozen=True)
@@ -48,6 +53,9 @@ class WorkerConfig:
     safety_file: str = ""  # empty: the built-in limits (identical to config/safety.yaml)
     state_rate_hz: float = 50.0
     realtime_priority: int = 0  # 1-99: run the loop under SCHED_FIFO at this priority (needs CAP_SYS_NICE)
+    tool: str = ""  # tool description ('' none, 'default', or a YAML path); with it, a gripper
+    gripper: str = ""  # gripper kind; '' = the tool description's
+    gripper_options: dict[str, Any] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -58,11 +66,12 @@ class StateEvent:
     executing: bool = False
     progress: float = 0.0
     tracking_error_m: float | None = None
+    sim_objects: np.ndarray | None = None  # simulated gripper: the cell's object poses (N, 7), scene order
 
 
 @dataclass(frozen=True)
 class ExecuteCommand:
-    plan: Plan
+    plan: Plan | None  # None: resume the stopped task
     policy: str
     policy_options: dict[str, Any]
     dry_run: bool
@@ -80,6 +89,17 @@ class _Worker:
         safety = load_safety_config(config.safety_file) if config.safety_file else SafetyConfig()
         self.guard = SetpointGuard(safety, self.model)
         self.driver: RobotDriver = driver_factory(config.driver)(self.model, **config.driver_options)
+        self.tool = resolve_tool(config.tool, config.robot)
+        self.gripper: Gripper | None = None
+        if self.tool is not None and config.gripper != "none":
+            kind = config.gripper or self.tool.gripper.kind
+            self.gripper = gripper_factory(kind)(self.tool, **config.gripper_options)
+        self.runner = TaskRunner(self.gripper, self.tool, self._loop, SafetyFilter(safety, self.model))
+        self._cmd: ExecuteCommand | None = None
+        self._policy: Any = None
+        self._report: Any = None
+        self._sim_paths: dict[str, list[list[float]]] = {}
+        self._dry_runs: list[DryRunDriver] = []
         self.stop_signal = StopSignal()
         # Import every installed policy now: an import during a run would starve the robot's watchdog.
         self.policies: dict[str, type | str] = {}
@@ -106,44 +126,80 @@ class _Worker:
         except Exception as err:  # reported to whoever asked
             return {"ok": False, "message": f"{err}"}
 
+    def _sim_objects(self) -> np.ndarray | None:
+        world = getattr(self.gripper, "world", None)
+        return world.object_poses() if world is not None else None
+
     def idle_tick(self) -> None:
         state = self.driver.read_state()
         self.driver.kick_watchdog()
-        self.events.put(StateEvent(state))
+        self.events.put(StateEvent(state, sim_objects=self._sim_objects()))
+
+    def connect(self) -> None:
+        self.driver.connect()
+        if self.gripper is not None and self.tool is not None:
+            self.gripper.connect()
+            self.gripper.activate(self.tool.gripper.timeout_s)
+
+    def _loop(self) -> ExecutionLoop:
+        """The execution loop for one run (or one piece of a task)."""
+        cmd = self._cmd
+        assert cmd is not None
+        driver = DryRunDriver(self.driver, self.model) if cmd.dry_run else self.driver
+        if isinstance(driver, DryRunDriver):
+            self._dry_runs.append(driver)
+        return ExecutionLoop(driver, self._policy, self.guard, stop_signal=self.stop_signal, on_period=self._report,
+                             goal_tolerance_m=cmd.goal_tolerance_m, start_tolerance_rad=cmd.start_tolerance_rad)
 
     def execute(self, cmd: ExecuteCommand) -> ExecutionResult:
         deadline = time.monotonic() + 0.5
         while self.stop_signal.count < cmd.stops_seen and time.monotonic() < deadline:
             time.sleep(0.001)  # a stop sent before this command is still on its way
         self.stop_signal.clear_up_to(cmd.stops_seen)
+        plan_id = cmd.plan.plan_id if cmd.plan is not None else "resume"
         policy_cls = self.policies.get(cmd.policy)
         problem = "" if isinstance(policy_cls, type) else policy_cls or format_choices(
             "control_policy", cmd.policy, list(self.policies))
         if not problem:
             options = {**cmd.policy_options, "period_s": self.driver.period_s, "driver_supports": self.driver.supports}
             try:
-                policy = policy_cls(self.model, **options)
+                self._policy = policy_cls(self.model, **options)
             except (ConfigError, TypeError, ValueError) as err:
                 problem = f"could not be created: {err}"
         if problem:
             return ExecutionResult(outcome="aborted", reason=f"control policy {cmd.policy!r}: {problem}",
-                                   plan_id=cmd.plan.plan_id, policy=cmd.policy)
-        driver = DryRunDriver(self.driver, self.model) if cmd.dry_run else self.driver
+                                   plan_id=plan_id, policy=cmd.policy)
         every = max(1, round(1.0 / (self.config.state_rate_hz * self.driver.period_s)))
         count = [0]
+        world = getattr(self.gripper, "world", None)  # the simulated gripper's cell: record what moves
 
         def report(period: PeriodReport) -> None:
             count[0] += 1
             if count[0] % every == 0:
-                self.events.put(StateEvent(period.state, True, period.progress, period.tracking_error_m))
+                self.events.put(StateEvent(period.state, True, period.progress, period.tracking_error_m,
+                                           self._sim_objects()))
+                if world is not None:
+                    for name, p in world.object_positions().items():
+                        self._sim_paths.setdefault(name, []).append([round(float(v), 4) for v in p])
 
-        loop = ExecutionLoop(driver, policy, self.guard, stop_signal=self.stop_signal, on_period=report,
-                             goal_tolerance_m=cmd.goal_tolerance_m, start_tolerance_rad=cmd.start_tolerance_rad)
-        self.events.put(("started", {"plan_id": cmd.plan.plan_id, "policy": cmd.policy, "dry_run": cmd.dry_run,
-                                     "prepare_timeout_s": driver.prepare_timeout_s}))
-        result = loop.run(cmd.plan)
+        self._cmd, self._report, self._sim_paths, self._dry_runs = cmd, report, {}, []
+        self.events.put(("started", {"plan_id": plan_id, "policy": cmd.policy, "dry_run": cmd.dry_run,
+                                     "prepare_timeout_s": self.driver.prepare_timeout_s}))
+        if cmd.plan is None:
+            result, progress = self.runner.resume(self.driver.read_state().q, cmd.dry_run)
+        else:
+            result, progress = self.runner.run(cmd.plan, cmd.dry_run)
+        if progress is not None:
+            task = {"task": progress.plan.task, "grasp": progress.grasp_outcome(), "holding": progress.holding,
+                    "actions": [r.as_dict() for r in progress.reports], "resumable": not progress.finished}
+            if world is not None:
+                task["sim_objects_m"] = {n: [round(float(v), 4) for v in p]
+                                         for n, p in world.object_positions().items()}
+                task["sim_object_paths_m"] = {n: path for n, path in self._sim_paths.items()
+                                              if np.ptp(np.array(path), axis=0).max() > 0.01}
+            result = replace(result, task=task)
         if cmd.dry_run:
-            absorbed = driver.setpoints_absorbed if isinstance(driver, DryRunDriver) else 0
+            absorbed = sum(d.setpoints_absorbed for d in self._dry_runs)
             result = replace(result, reason=f"dry run, nothing sent to the robot ({absorbed} setpoints checked): "
                                              f"{result.reason}")
         return result
@@ -168,7 +224,7 @@ def worker_main(config: WorkerConfig, cmd_rx: Any, stop_rx: Any, events: Any) ->
     scheduling = _set_scheduling(config.realtime_priority)  # before connecting: driver threads inherit it
     try:
         worker = _Worker(config, events)
-        worker.driver.connect()
+        worker.connect()
     except Exception as err:  # every failure to start is reported in words, never a traceback
         events.put(("failed", {"reason": f"{err}"}))
         return
@@ -191,6 +247,8 @@ def worker_main(config: WorkerConfig, cmd_rx: Any, stop_rx: Any, events: Any) ->
                     time.sleep(period)
             elif cmd == "shutdown":
                 return
+            elif cmd == "abort_task":
+                events.put(("task", {"message": worker.runner.abort()}))
             elif isinstance(cmd, ExecuteCommand):
                 events.put(("result", worker.execute(cmd)))
             elif cmd == "recover":
@@ -273,6 +331,18 @@ class RealtimeWorker:
     def recover(self) -> None:
         """Ask the worker to clear a robot-side stop; the answer comes as a ``recovered`` event."""
         self._cmd_tx.send("recover")
+
+    def resume(self, policy: str, policy_options: dict[str, Any], dry_run: bool, goal_tolerance_m: float = 0.01,
+               start_tolerance_rad: float = 0.05) -> None:
+        """Go on with the task a stop interrupted (from where the arm stands)."""
+        with self._stop_lock:
+            stops = self._stops_sent
+        self._cmd_tx.send(ExecuteCommand(None, policy, dict(policy_options), dry_run, stops, goal_tolerance_m,
+                                         start_tolerance_rad))
+
+    def abort_task(self) -> None:
+        """Forget the stopped task; the gripper stays as it is."""
+        self._cmd_tx.send("abort_task")
 
     def stop(self, reason: str) -> float:
         """Ask the loop to stop now; returns the monotonic time the request left."""

@@ -31,6 +31,7 @@ from spatial_trace_ros.demo.instructions import DemoInstruction, choose_instruct
 from spatial_trace_ros.demo.overlay import banner_colour, save_png, with_banner
 from spatial_trace_ros.demo.plot import plot_paths
 from spatial_trace_ros.demo.report import InstructionReport, write_summary
+from spatial_trace_ros.errors import ModelError
 from spatial_trace_ros.geometry.calibration import Calibration
 from spatial_trace_ros.planning.safety_config import SafetyConfig
 from spatial_trace_ros.robots.model import make_robot_model
@@ -42,6 +43,8 @@ from spatial_trace_ros.ros.stack import InProcessStack
 from spatial_trace_ros.ros.stack_client import Inbox, StackClient, StageTimeoutError
 from spatial_trace_ros.sim.config import world_config
 from spatial_trace_ros.sim.scene import calibration_dict, write_calibration
+from spatial_trace_ros.sim.task_eval import judge_task
+from spatial_trace_ros.sim.tasks import plan_task
 from spatial_trace_ros.sim.ur_arm import HOME_Q_RAD
 
 Progress = Callable[[str], None]
@@ -150,6 +153,7 @@ class DemoRun:
         self.observer: DemoObserver | None = None
         self.writer: McapBagWriter | None = None
         self.recorder: BagRecorder | None = None
+        self.objects_m: dict[str, np.ndarray] = {o.name: o.centre for o in self.scene.objects}
 
     # -- setup -------------------------------------------------------------------------------------------
     def instructions(self) -> list[DemoInstruction]:
@@ -281,6 +285,30 @@ class DemoRun:
         report.outcome, report.outcome_reason = final["state"], final.get("reason", "")
         error = final.get("tracking_error_m")
         report.tracking_error_m = None if error is None else float(error)
+        self._judge(report, final.get("task") or {})
+
+    def _judge(self, report: InstructionReport, task: dict) -> None:
+        """Task success from the simulated world the controller's worker ran: where the object ended."""
+        if not task:
+            return
+        report.task_kind, report.grasp = task.get("task", ""), task.get("grasp", "")
+        report.object_paths_m = task.get("sim_object_paths_m", {})
+        world = {name: np.asarray(p, float) for name, p in task.get("sim_objects_m", {}).items()}
+        if not world:
+            return
+        try:
+            truth = plan_task(report.instruction, self.scene, self.calibration.base_T_camera().matrix)
+        except ModelError as err:
+            report.task_reason = f"cannot judge: {err}"
+            return
+        name = truth.obj.name
+        start = self.objects_m.get(name, truth.obj.centre)
+        path = report.object_paths_m.get(name)
+        if path:
+            start = np.asarray(path[0], float)
+        held = bool(task.get("holding"))
+        report.task_success, report.task_reason = judge_task(truth, start, world[name], world, held)
+        self.objects_m.update(world)
 
     def _save_overlay(self, report: InstructionReport, frame_stamp: float, start: int) -> None:
         assert self.observer is not None

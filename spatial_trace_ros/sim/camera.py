@@ -105,6 +105,16 @@ class SimFrameSource(FrameSource):
         world.set_joint_positions(np.array([positions[name] for name in JOINT_NAMES], float))
         return True
 
+    def show_object_poses(self, poses: np.ndarray) -> bool:
+        """Put the rendered objects where the robot's simulated cell has them (N, 7 poses in the scene's
+        order, e.g. from ``/spatial_trace/sim/object_poses``); ignored while this process runs the
+        physics itself or when the count does not match. Returns whether they moved."""
+        world = self.world
+        if world.driven or len(poses) != len(world.scene.objects):
+            return False
+        world.show_object_poses(poses)
+        return True
+
     def read(self, timeout_s: float = 1.0) -> RgbdFrame:
         if self._executor is None:
             raise CameraError("the sim camera is not open; call open() first")

@@ -10,6 +10,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from spatial_trace_ros.errors import ConfigError
 from spatial_trace_ros.sim.scene import CameraMount, SceneSpec, generate_scene, load_scene
+from spatial_trace_ros.tools.description import ToolDescription, default_tool, load_tool
 
 
 class WorldConfig(BaseModel):
@@ -25,6 +26,12 @@ class WorldConfig(BaseModel):
     width: int = Field(640, ge=16, le=1920, description="image width [px]")
     height: int = Field(480, ge=16, le=1080, description="image height [px]")
     home_q_rad: tuple[float, ...] = Field((), description="initial joint positions [rad]; empty: the arm's home")
+    tool_file: str = Field("", description="tool description YAML; empty: the robot's default (config/tool.*.yaml)")
+
+    def build_tool(self) -> ToolDescription:
+        tool = load_tool(self.tool_file) if self.tool_file else default_tool(self.robot)
+        tool.check_robot(self.robot)
+        return tool
 
     def build_scene(self) -> SceneSpec:
         if self.scene_file:

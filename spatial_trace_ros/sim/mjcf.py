@@ -1,8 +1,9 @@
 """The whole cell as one MJCF document: floor, table, objects, receptacles, lights, camera and arm.
 
-Objects are fixed bodies (the arm carries no gripper and nothing is grasped), robot geoms do not
-collide, and contacts are disabled: the simulation exists to render what the camera sees and to
-track the arm's commanded motion, so it stays fast on a CPU.
+Objects and receptacles are free bodies with mass and friction, resting on the table; the arm
+carries the two-finger gripper of its tool description (``sim.gripper_mjcf``). Only the table, the
+objects and the finger pads collide (geom class ``contact``); the arm's links pass through
+everything, because keeping them clear is the safety checks' job and contacts cost CPU.
 """
 
 from __future__ import annotations
@@ -13,8 +14,10 @@ import xml.etree.ElementTree as ET
 import numpy as np
 from transforms3d import quaternions
 
+from spatial_trace_ros.sim.gripper_mjcf import build_grasp_welds, build_gripper
 from spatial_trace_ros.sim.scene import ObjectSpec, SceneSpec
 from spatial_trace_ros.sim.ur_arm import build_arm, wrist3_T_tool0
+from spatial_trace_ros.tools.description import ToolDescription
 
 CAMERA_NAME = "camera"
 TIMESTEP_S = 0.002
@@ -23,6 +26,11 @@ NEAR_CLIP_M = 0.02
 FAR_CLIP_M = 10.0
 MODEL_EXTENT_M = 2.0
 BOWL_SEGMENTS = 16
+CONTACT_CLASS = "contact"
+OBJECT_FRICTION = "1 0.005 0.0001"
+# [kg/m^3]: a 5.5 cm cube weighs about 0.1 kg; receptacles are heavier per volume so a placed object
+# does not push them around
+DENSITY_KG_M3 = {"cube": 600.0, "cylinder": 600.0, "bowl": 1500.0, "tray": 1500.0}
 
 # MuJoCo cameras look along -z with y up; the optical frame looks along +z with y down.
 MUJOCO_T_OPTICAL = np.diag([1.0, -1.0, -1.0])
@@ -47,8 +55,10 @@ def _mat_quat(R: np.ndarray) -> str:
 
 def _add_object(worldbody: ET.Element, obj: ObjectSpec) -> None:
     body = ET.SubElement(
-        worldbody, "body", name=body_name(obj.name), pos=_fmt(obj.position_m), quat=_yaw_quat(obj.yaw_rad)
+        worldbody, "body", name=body_name(obj.name), pos=_fmt(obj.position_m), quat=_yaw_quat(obj.yaw_rad),
+        childclass=CONTACT_CLASS,
     )
+    ET.SubElement(body, "freejoint", name=f"{body_name(obj.name)}_free")
     rgba = _fmt(obj.rgba)
     sx, sy, sz = (v / 2 for v in obj.size_m)
     prefix = body_name(obj.name)
@@ -83,6 +93,9 @@ def _add_object(worldbody: ET.Element, obj: ObjectSpec) -> None:
                 rgba=rgba,
             )
 
+    for geom in body.iter("geom"):
+        geom.set("density", _fmt([DENSITY_KG_M3[obj.kind]]))
+
 
 def _add_table(worldbody: ET.Element, scene: SceneSpec) -> None:
     t = scene.table
@@ -90,7 +103,7 @@ def _add_table(worldbody: ET.Element, scene: SceneSpec) -> None:
     hx, hy = (t.x_m[1] - t.x_m[0]) / 2, (t.y_m[1] - t.y_m[0]) / 2
     ET.SubElement(
         worldbody, "geom", name="table_top", type="box", size=_fmt([hx, hy, t.thickness_m / 2]),
-        pos=_fmt([cx, cy, -t.thickness_m / 2]), rgba=_fmt(t.rgba),
+        pos=_fmt([cx, cy, -t.thickness_m / 2]), rgba=_fmt(t.rgba), **{"class": CONTACT_CLASS},
     )
     leg_h = (t.height_m - t.thickness_m) / 2
     for k, (sx, sy) in enumerate([(1, 1), (1, -1), (-1, 1), (-1, -1)]):
@@ -111,13 +124,23 @@ def _camera_element(parent: ET.Element, parent_T_optical: np.ndarray, fovy_deg: 
     )
 
 
-def build_world_xml(scene: SceneSpec, robot: str) -> str:
-    """The MJCF text of the cell with ``robot`` (ur5 or ur5e) standing at the base-frame origin."""
+def _add_defaults(root: ET.Element) -> None:
+    """Geoms collide with nothing unless they are of class ``contact`` (table, objects, finger pads)."""
+    default = ET.SubElement(root, "default")
+    ET.SubElement(default, "geom", contype="0", conaffinity="0")
+    contact = ET.SubElement(default, "default", **{"class": CONTACT_CLASS})
+    ET.SubElement(contact, "geom", contype="1", conaffinity="1", friction=OBJECT_FRICTION, condim="4")
+
+
+def build_world_xml(scene: SceneSpec, robot: str, tool: ToolDescription | None) -> str:
+    """The MJCF text of the cell with ``robot`` (ur5 or ur5e) standing at the base-frame origin, its
+    gripper built from ``tool`` (None: the bare flange, e.g. to carry a calibration board)."""
     cam = scene.camera
     root = ET.Element("mujoco", model=f"spatial_trace_cell_{robot}_seed{scene.seed}")
     ET.SubElement(root, "compiler", angle="radian", autolimits="true")
-    option = ET.SubElement(root, "option", timestep=_fmt([TIMESTEP_S]), integrator="implicitfast")
-    ET.SubElement(option, "flag", contact="disable")
+    ET.SubElement(root, "option", timestep=_fmt([TIMESTEP_S]), integrator="implicitfast", cone="elliptic",
+                  impratio="10")
+    _add_defaults(root)
     ET.SubElement(root, "statistic", extent=_fmt([MODEL_EXTENT_M]), center="0.3 0 0")
     visual = ET.SubElement(root, "visual")
     ET.SubElement(visual, "global", offwidth=str(max(640, cam.width)), offheight=str(max(480, cam.height)))
@@ -137,11 +160,15 @@ def build_world_xml(scene: SceneSpec, robot: str) -> str:
         _add_object(worldbody, obj)
     actuators = ET.Element("actuator")
     wrist3 = build_arm(worldbody, actuators, robot)
+    if tool is not None:
+        build_gripper(wrist3, wrist3_T_tool0(robot)[:3, 3], actuators, tool)
     parent_T_optical = cam.parent_T_camera.matrix
     if cam.mount == "eye_to_hand":
         _camera_element(worldbody, parent_T_optical, cam.fovy_deg)
     else:
         _camera_element(wrist3, wrist3_T_tool0(robot) @ parent_T_optical, cam.fovy_deg)
     root.append(actuators)
+    if tool is not None:
+        build_grasp_welds(root, [body_name(o.name) for o in scene.objects if not o.is_receptacle])
     ET.indent(root)
     return ET.tostring(root, encoding="unicode")

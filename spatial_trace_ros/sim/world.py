@@ -18,7 +18,7 @@ import numpy as np
 from spatial_trace_ros.errors import ConfigError
 from spatial_trace_ros.sim.config import WorldConfig
 from spatial_trace_ros.sim.gl_backend import select_gl_backend
-from spatial_trace_ros.sim.mjcf import CAMERA_NAME, MUJOCO_T_OPTICAL, build_world_xml
+from spatial_trace_ros.sim.mjcf import CAMERA_NAME, MUJOCO_T_OPTICAL, body_name, build_world_xml
 from spatial_trace_ros.sim.scene import SceneSpec
 from spatial_trace_ros.sim.ur_arm import HOME_Q_RAD, JOINT_NAMES, TOOL_SITE
 
@@ -41,7 +41,9 @@ class World:
         self.config = config or WorldConfig()
         self.scene = scene or self.config.build_scene()
         self.robot = self.config.robot
-        self.xml = xml if xml is not None else build_world_xml(self.scene, self.robot)
+        # a caller's own MJCF (the calibration cell) says itself what hangs on the flange
+        self.tool = self.config.build_tool() if xml is None else None
+        self.xml = xml if xml is not None else build_world_xml(self.scene, self.robot, self.tool)
         self.model = mujoco.MjModel.from_xml_string(self.xml, assets=assets)
         self._data = mujoco.MjData(self.model)
         self.lock = threading.RLock()
@@ -51,6 +53,9 @@ class World:
         self._pos_act = np.array([self.model.actuator(f"{n}_pos").id for n in JOINT_NAMES])
         self._vel_act = np.array([self.model.actuator(f"{n}_vel").id for n in JOINT_NAMES])
         self._site = self.model.site(TOOL_SITE).id
+        free = [self.model.joint(f"{body_name(o.name)}_free") for o in self.scene.objects]
+        self._free_adr = [int(j.qposadr[0]) for j in free]
+        self._free_dof = [int(j.dofadr[0]) for j in free]
         self.camera_id = self.model.camera(CAMERA_NAME).id
         self._callback: StepCallback | None = None
         self._callback_owner: object | None = None
@@ -100,6 +105,41 @@ class World:
             out[:3, :3] = self._data.cam_xmat[self.camera_id].reshape(3, 3) @ MUJOCO_T_OPTICAL
             out[:3, 3] = self._data.cam_xpos[self.camera_id]
             return out
+
+    @property
+    def data(self) -> Any:
+        """The ``mujoco.MjData``; hold ``lock`` while reading or writing it."""
+        return self._data
+
+    def object_pose(self, name: str) -> np.ndarray:
+        """``base_T_object`` (4x4) of the scene object ``name`` ("<colour> <kind>") as physics has it now."""
+        body = self.model.body(body_name(name)).id
+        with self.lock:
+            out = np.eye(4)
+            out[:3, :3] = self._data.xmat[body].reshape(3, 3)
+            out[:3, 3] = self._data.xpos[body]
+            return out
+
+    def object_positions(self) -> dict[str, np.ndarray]:
+        """Where every scene object's centre is now (base frame, metres)."""
+        return {o.name: self.object_pose(o.name)[:3, 3] for o in self.scene.objects}
+
+    def object_poses(self) -> np.ndarray:
+        """Every scene object's pose (N, 7: x, y, z, qw, qx, qy, qz) in the scene's order."""
+        with self.lock:
+            return np.array([self._data.qpos[a:a + 7] for a in self._free_adr])
+
+    def show_object_poses(self, poses: np.ndarray) -> None:
+        """Put the objects at ``poses`` (N, 7) at rest: a rendering copy of the cell follows the one the
+        robot runs in (the demo's camera process); physics in this copy is not stepped for them."""
+        poses = np.asarray(poses, float).reshape(-1, 7)
+        if len(poses) != len(self._free_adr):
+            raise ConfigError(f"{len(poses)} object poses for a scene of {len(self._free_adr)} objects")
+        with self.lock:
+            for a, d, pose in zip(self._free_adr, self._free_dof, poses, strict=True):
+                self._data.qpos[a:a + 7] = pose
+                self._data.qvel[d:d + 6] = 0.0
+            mujoco.mj_forward(self.model, self._data)
 
     def set_joint_positions(self, q: np.ndarray) -> None:
         """Place the arm at ``q`` at rest and hold it there (no dynamics in between)."""

@@ -112,6 +112,7 @@ GRIPPERS: dict[str, str] = {
     "robotiq_modbus": "spatial_trace_ros.tools.robotiq_modbus:robotiq_modbus_gripper",
     "dex3": "spatial_trace_ros.tools.dex3:dex3_gripper",
     "ur_tool_io": "spatial_trace_ros.tools.ur_tool_io:ur_tool_io_gripper",
+    "sim": "spatial_trace_ros.sim.gripper:SimGripper",
 }
 
 

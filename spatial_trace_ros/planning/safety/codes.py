@@ -43,6 +43,8 @@ class SafetyCode(str, Enum):
     STEP_TOO_LARGE = "STEP_TOO_LARGE"
     SINGULARITY = "SINGULARITY"
     SELF_COLLISION = "SELF_COLLISION"
+    TOOL_COLLISION = "TOOL_COLLISION"  # the tool's geometry (planning.tool_geometry)
+    HELD_OBJECT_COLLISION = "HELD_OBJECT_COLLISION"  # the envelope of a held object
     # how fast it would go
     TCP_SPEED = "TCP_SPEED"
     TCP_ACCEL = "TCP_ACCEL"

@@ -15,7 +15,7 @@ bench/bench_ur_controller.py (target: under 10 % of a 2 ms period).
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 import numpy as np
 from scipy.spatial.transform import Rotation
@@ -40,6 +40,8 @@ class SetpointGuard:
         self._speed_factor = 1.0 + config.runtime.speed_tolerance
         self._qd_max = model.max_velocity_radps * config.motion.joint_speed_fraction * self._speed_factor
         self.last_solution: np.ndarray | None = None
+        # the tool and what it holds at a flange pose (set by robots.task_runner from planning.tool_geometry)
+        self.tool_check: Callable[[np.ndarray], SafetyReason | None] | None = None
 
     # -- shared pieces -----------------------------------------------------------------------------------
     @staticmethod
@@ -98,7 +100,9 @@ class SetpointGuard:
         found, _ = self.checks.check(poses, joints, start)
         bad = refusals(found)
         if not bad:
-            return None
+            if self.tool_check is None:
+                return None
+            return next((r for r in map(self.tool_check, poses) if r is not None), None)
         return reason(SafetyCode(bad[0].code), f"{bad[0].message}; stopping", value=bad[0].value, limit=bad[0].limit)
 
     # -- the setpoint kinds ------------------------------------------------------------------------------

@@ -46,6 +46,7 @@ SAFETY_BITS_SETTLE_S = 0.25
 # A UR controller refuses to unlock a protective stop until 5 s after it happened: keep asking this long.
 UNLOCK_PATIENCE_S = 7.0
 SCRIPT_START_TIMEOUT_S = 2.0  # longest wait for the receive stream to show why the control script stopped
+TCP_OFFSET_TOLERANCE = 1e-6  # [m, rad] the read-back TCP offset must be the flange within this
 # servoL/servoJ take speed and acceleration arguments that the controller ignores; ur_rtde checks ranges.
 SERVO_UNUSED_SPEED, SERVO_UNUSED_ACCEL = 0.5, 0.5
 
@@ -145,8 +146,20 @@ class RtdeDriver(RobotDriver):
                              "robot is in remote control, powered on with brakes released, and that no other "
                              "program uses the RTDE input registers") from None
         self.period_s = 1.0 / frequency
+        self._check_tcp(self._control)
         self._arm_watchdog(self._control)
         self._mode = "idle"
+
+    def _check_tcp(self, control: Any) -> None:
+        """The stack plans and reads flange poses (a tool's TCP is applied by the planner from its tool
+        description), so the controller's TCP must be the flange: set it and read it back."""
+        control.setTcp([0.0] * 6)
+        actual = [float(v) for v in control.getTCPOffset()]
+        if len(actual) != 6 or max(abs(v) for v in actual) > TCP_OFFSET_TOLERANCE:
+            raise RobotError(
+                f"the UR at {self.options.robot_ip} keeps TCP offset {[round(v, 4) for v in actual]} although "
+                f"the driver set {[0.0] * 6} (the flange, which the stack plans for; the tool's TCP "
+                "comes from config/tool.*.yaml). Clear the TCP in the robot's installation and connect again")
 
     def _arm_watchdog(self, control: Any) -> None:
         hz = self.options.watchdog_min_hz

@@ -55,6 +55,10 @@ class FakeUrClient:
         now or once the arm has moved for ``after_motion_s``."""
         return self._post("/fault", {"kind": kind, "after_motion_s": after_motion_s})
 
+    def set_tcp_offset(self, offset: list[float], locked: bool = False) -> dict:
+        """The TCP offset the controller holds (as set on the pendant); ``locked``: set_tcp cannot change it."""
+        return self._post("/tcp_offset", {"offset": list(offset), "locked": locked})
+
     def clear(self) -> dict:
         return self._post("/clear")
 

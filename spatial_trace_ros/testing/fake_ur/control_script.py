@@ -64,6 +64,7 @@ class Command(IntEnum):
     FORCE_MODE_SET_GAIN_SCALING = 21
     SERVOL = 24
     SET_TCP = 29
+    GET_TCP_OFFSET = 40
     PROTECTIVE_STOP = 31
     STOPL = 33
     STOPJ = 34
@@ -149,6 +150,10 @@ class ControlScript:
         self._async_writes = 0
         self._async_op_id = 0
         self._servo_key: tuple | None = None
+        # the program's TCP offset ([x, y, z, rx, ry, rz] from the flange); ``tcp_locked`` emulates a
+        # controller whose installation keeps its own TCP whatever set_tcp asks (for the mismatch test)
+        self.tcp_offset = [0.0] * 6
+        self.tcp_locked = False
 
     # -- program lifecycle -------------------------------------------------------------------------
     def load(self, script: str, now_s: float) -> None:
@@ -321,6 +326,14 @@ class ControlScript:
         elif cmd == Command.SET_WATCHDOG:
             self.watchdog_min_hz = float(self._doubles(regs, 0, 1)[0])
             self._watchdog_last_s = now_s
+            self._done()
+        elif cmd == Command.SET_TCP:
+            if not self.tcp_locked:
+                self.tcp_offset = [float(v) for v in self._doubles(regs, 0, 6)]
+            self._done()
+        elif cmd == Command.GET_TCP_OFFSET:
+            for k, v in enumerate(self.tcp_offset):
+                self.out_double[k + self.reg_offset] = v
             self._done()
         elif cmd == Command.PROTECTIVE_STOP:
             self._on_protective_stop("protective stop triggered by the client (triggerProtectiveStop)")

@@ -559,6 +559,10 @@ class FakeUrController:
             self.command_counts.clear()
             self.motion_packages = 0
             return {"next": self.log_offset}
+        if route == ("POST", "/tcp_offset"):  # the TCP the installation holds, optionally locked
+            self.script.tcp_offset = [float(v) for v in body["offset"]]
+            self.script.tcp_locked = bool(body.get("locked", False))
+            return {"tcp_offset": self.script.tcp_offset, "locked": self.script.tcp_locked}
         if route == ("POST", "/joints"):
             q = np.asarray(body["q"], float)
             if q.shape != (self.model.dof,) or not self.arm.idle:
@@ -584,6 +588,7 @@ class FakeUrController:
             "safety": self.safety,
             "offline": self.offline,
             "watchdog_min_hz": script.watchdog_min_hz,
+            "tcp_offset": script.tcp_offset,
             "watchdog_tripped": script.watchdog_tripped,
             "trigger": None if self.trigger is None else {"kind": self.trigger.kind,
                                                           "after_motion_s": self.trigger.after_motion_s},

@@ -1,0 +1,221 @@
+"""The tool and the object it holds as collision volumes on the flange, checked along a path.
+
+``ToolGeometry`` turns a ``ToolDescription``'s capsules and boxes, and the envelope of a held object,
+into spheres-swept segments (capsules) in the base frame for any flange pose. ``check_path`` checks
+them against the table plane, the workspace box, the keep-out zones and the arm's own links, along
+every segment between waypoints (densified so nothing slips between two waypoints). The planner's
+task paths, the controller's plan check and the run-time guard all call it; it returns the same
+``SafetyReason``s as the rest of the safety filter.
+
+The held object hangs in the TCP frame (z out of the tool, towards the object): its top is
+``grasp_depth_m`` behind the TCP and it reaches ``height_m`` from there. Its height is known from the
+grasp (the trace starts on the object's top, and the object stands on the table); its width and
+depth are the tool's default envelope unless the task knows better.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from spatial_trace_ros.planning import volumes
+from spatial_trace_ros.planning.plan import SafetyReason
+from spatial_trace_ros.planning.safety import SafetyCode, reason
+from spatial_trace_ros.planning.safety_config import BoxZone, CylinderZone, SafetyConfig
+from spatial_trace_ros.robots.model import RobotModel
+from spatial_trace_ros.tools.description import BoxShape, CapsuleShape, ToolDescription
+
+SWEEP_STEP_M = 0.005  # the swept check samples each segment at least this densely
+PLACE_TOLERANCE_M = 0.01  # a placed object may press this far into the table plane (depth noise)
+WRIST_LINKS = 3  # the wrist links carry the tool: not checked against it
+
+
+@dataclass(frozen=True)
+class HeldEnvelope:
+    """The box around a held object, in the TCP frame: ``size_m`` (x, y, height)."""
+
+    size_m: tuple[float, float, float]
+    grasp_depth_m: float
+    margin_m: float = 0.005
+
+    @staticmethod
+    def from_grasp(tool: ToolDescription, grasp_tcp_z_m: float, table_z_m: float,
+                   size_xy_m: tuple[float, float] | None = None) -> HeldEnvelope:
+        """The envelope of an object grasped with the TCP at height ``grasp_tcp_z_m``: it stands on the
+        table, so its top is ``grasp_depth_m`` above the TCP and its height is top minus table."""
+        held = tool.held_object
+        top = grasp_tcp_z_m + held.grasp_depth_m
+        height = max(top - table_z_m, 0.01)
+        xy = size_xy_m or held.default_size_m[:2]
+        return HeldEnvelope((float(xy[0]), float(xy[1]), float(height)), held.grasp_depth_m, held.margin_m)
+
+    def points_tcp(self) -> np.ndarray:
+        """Corners, face centres and centre of the box grown by the margin (27, 3), TCP frame."""
+        sx, sy, h = self.size_m
+        m = self.margin_m
+        top, bottom = -self.grasp_depth_m, -self.grasp_depth_m + h
+        xs, ys = (-sx / 2 - m, 0.0, sx / 2 + m), (-sy / 2 - m, 0.0, sy / 2 + m)
+        zs = (top - m, (top + bottom) / 2, bottom)  # its bottom is where it stands: no margin below
+        return np.array([[x, y, z] for x in xs for y in ys for z in zs])
+
+
+def _box_capsule(box: BoxShape) -> tuple[np.ndarray, np.ndarray, float]:
+    """The capsule along a box's longest axis that covers the box."""
+    c, h = np.asarray(box.center_m, float), np.asarray(box.half_extents_m, float)
+    axis = int(np.argmax(h))
+    others = [k for k in range(3) if k != axis]
+    r = float(np.hypot(h[others[0]], h[others[1]]))
+    d = np.zeros(3)
+    d[axis] = max(h[axis] - r, 0.0)
+    return c - d, c + d, r
+
+
+class ToolGeometry:
+    """The collision volumes of one tool (flange frame), and the checks on them along a path."""
+
+    def __init__(self, tool: ToolDescription, config: SafetyConfig, model: RobotModel) -> None:
+        self.tool = tool
+        self.config = config
+        self.model = model
+        starts, ends, radii, names = [], [], [], []
+        for shape in tool.collision:
+            if isinstance(shape, CapsuleShape):
+                a, b, r = np.asarray(shape.start_m, float), np.asarray(shape.end_m, float), shape.radius_m
+            else:
+                a, b, r = _box_capsule(shape)
+            starts.append(a)
+            ends.append(b)
+            radii.append(r)
+            names.append(shape.name)
+        self._a = np.array(starts).reshape(-1, 3)
+        self._b = np.array(ends).reshape(-1, 3)
+        self._r = np.array(radii, float)
+        self.names = names
+
+    # -- geometry -------------------------------------------------------------------------------------
+    def capsules(self, base_T_flange: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """The tool's capsule ends (N, K, 3), twice, in the base frame for flange poses (N, 4, 4)."""
+        T = np.asarray(base_T_flange, float).reshape(-1, 4, 4)
+        R, p = T[:, :3, :3], T[:, None, :3, 3]
+        return np.einsum("nij,kj->nki", R, self._a) + p, np.einsum("nij,kj->nki", R, self._b) + p
+
+    def held_points(self, base_T_flange: np.ndarray, envelope: HeldEnvelope) -> np.ndarray:
+        """The held object's box points (N, 27, 3) in the base frame for flange poses (N, 4, 4)."""
+        T = np.asarray(base_T_flange, float).reshape(-1, 4, 4) @ self.tool.flange_T_tcp
+        pts = envelope.points_tcp()
+        return np.einsum("nij,kj->nki", T[:, :3, :3], pts) + T[:, None, :3, 3]
+
+    @staticmethod
+    def swept(poses: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Flange poses densified to ``SWEEP_STEP_M`` along each segment (positions linear, the earlier
+        waypoint's rotation), and for each sample the index of the segment it lies on."""
+        poses = np.asarray(poses, float).reshape(-1, 4, 4)
+        if len(poses) < 2:
+            return poses, np.zeros(len(poses), int)
+        out, index = [poses[:1]], [0]
+        for k in range(len(poses) - 1):
+            step = float(np.linalg.norm(poses[k + 1, :3, 3] - poses[k, :3, 3]))
+            n = max(1, int(np.ceil(step / SWEEP_STEP_M)))
+            w = np.arange(1, n + 1) / n
+            seg = np.repeat(poses[k][None], n, axis=0)
+            seg[:, :3, 3] = poses[k, :3, 3] + np.outer(w, poses[k + 1, :3, 3] - poses[k, :3, 3])
+            seg[-1] = poses[k + 1]
+            out.append(seg)
+            index += [k] * n
+        return np.concatenate(out), np.array(index)
+
+    # -- checks ---------------------------------------------------------------------------------------
+    def check_path(self, poses: np.ndarray, joints: np.ndarray | None = None, held: np.ndarray | None = None,
+                   envelope: HeldEnvelope | None = None, what: str = "") -> list[SafetyReason]:
+        """Tool (and, on segments whose both ends are ``held`` (N,), the held ``envelope``) swept along
+        flange ``poses`` (N, 4, 4): table, workspace, keep-out zones, and the arm's links at ``joints``."""
+        poses = np.asarray(poses, float).reshape(-1, 4, 4)
+        dense, seg = self.swept(poses)
+        prefix = f"{what}: " if what else ""
+        out: list[SafetyReason] = []
+        if len(self._r):
+            a, b = self.capsules(dense)
+            pts = np.concatenate([a, (a + b) / 2, b], axis=1)
+            radii = np.tile(self._r, 3)
+            names = self.names * 3
+            lowest = np.minimum(a[..., 2], b[..., 2]) - self._r
+            thing = f"the tool ({self.tool.name})"
+            out += self._checks(pts, radii, names, lowest, 0.0, seg, SafetyCode.TOOL_COLLISION, thing, prefix)
+            if joints is not None and self.config.self_collision.enabled:
+                q = np.asarray(joints, float)[np.minimum(seg + 1, len(joints) - 1)]
+                out += self._links(a, b, q, seg, thing, prefix)
+        if held is not None and envelope is not None and len(poses) > 1:
+            held = np.asarray(held, bool)
+            carrying = (held[:-1] & held[1:])[seg[seg < len(poses) - 1]] if len(seg) else np.zeros(0, bool)
+            carrying = np.concatenate([carrying, np.zeros(len(seg) - len(carrying), bool)])
+            if np.any(carrying):
+                pts = self.held_points(dense[carrying], envelope)
+                lowest = pts[..., 2]
+                out += self._checks(pts, np.zeros(pts.shape[1]), ["held object"] * pts.shape[1], lowest,
+                                    PLACE_TOLERANCE_M, seg[carrying], SafetyCode.HELD_OBJECT_COLLISION,
+                                    "the held object", prefix)
+        return out
+
+    def _checks(self, pts: np.ndarray, radii: np.ndarray, names: list[str], lowest: np.ndarray, tolerance: float,
+                wp: np.ndarray, code: SafetyCode, thing: str, prefix: str) -> list[SafetyReason]:
+        """Table plane (``lowest`` (M, K) z per volume, ``tolerance`` below it allowed), workspace box and
+        keep-out zones for sample points ``pts`` (M, P, 3) grown by ``radii`` (P,)."""
+        cfg, out = self.config, []
+        floor = (cfg.table.z_m if cfg.table.enabled else cfg.workspace_min[2]) - tolerance
+        low = lowest < floor
+        if np.any(low):
+            m, k = np.argwhere(low)[0]
+            out.append(reason(code, f"{prefix}{thing} ({names[k]}) would reach z = {lowest[m, k]:.3f} m, below the "
+                              f"table plane (z = {floor:.3f} m) between waypoints #{wp[m]} and #{wp[m] + 1}: the "
+                              "path drags it through the table; raise the trace or check the depth and calibration",
+                              waypoint=int(wp[m]), value=float(lowest[m, k]), limit=float(floor)))
+        lo, hi = np.asarray(cfg.workspace_min, float).copy(), np.asarray(cfg.workspace_max, float)
+        lo[2] = -np.inf  # the table check owns the bottom
+        outside = volumes.outside_box_distance(pts.reshape(-1, 3), lo, hi).reshape(pts.shape[:2])
+        inner = np.minimum(pts - lo, hi - pts).min(axis=-1)
+        off = np.where(outside > 0, outside + radii, radii - inner)  # how far each sphere pokes out
+        if np.any(off > 1e-9):
+            m, k = np.argwhere(off > 1e-9)[0]
+            out.append(reason(code, f"{prefix}{thing} ({names[k]}) would leave the workspace box by {off[m, k]:.3f} m "
+                              f"near waypoint #{wp[m]}; move the target inside or widen workspace in safety.yaml",
+                              waypoint=int(wp[m]), value=float(off[m, k]), limit=0.0))
+        for zone in cfg.keep_out_zones:
+            inside = _near_zone(pts, radii, zone)
+            if np.any(inside):
+                m, k = np.argwhere(inside)[0]
+                out.append(reason(code, f"{prefix}{thing} ({names[k]}) would enter the keep-out {zone.shape} "
+                                  f"{zone.name!r} near waypoint #{wp[m]}; choose a target away from it",
+                                  waypoint=int(wp[m])))
+        return out
+
+    def _links(self, a: np.ndarray, b: np.ndarray, q: np.ndarray, wp: np.ndarray, thing: str,
+               prefix: str) -> list[SafetyReason]:
+        """The tool's capsules against the arm's links (all but the wrists, which carry it)."""
+        p0, p1, radii = self.model.capsule_segments_many(q)
+        n_links = p0.shape[1] - WRIST_LINKS
+        if n_links <= 0:
+            return []
+        gap = volumes.segment_distances(a[:, :, None], b[:, :, None], p0[:, None, :n_links], p1[:, None, :n_links])
+        gap = gap - self._r[None, :, None] - radii[None, None, :n_links]
+        margin = self.config.self_collision.margin_m
+        hit = gap < margin
+        if not np.any(hit):
+            return []
+        m, k, j = np.argwhere(hit)[0]
+        link = self.model.capsules(q[m])[j].link
+        return [reason(SafetyCode.TOOL_COLLISION,
+                       f"{prefix}{thing} ({self.names[k]}) would come within {max(gap[m, k, j], 0.0):.3f} m of "
+                       f"the arm's {link} near waypoint #{wp[m]}; choose another path or start configuration",
+                       waypoint=int(wp[m]), value=float(gap[m, k, j]), limit=margin)]
+
+
+def _near_zone(points: np.ndarray, radii: np.ndarray, zone: BoxZone | CylinderZone) -> np.ndarray:
+    """Mask (M, P): sphere of radius radii[P] around points (M, P, 3) touches the zone."""
+    if isinstance(zone, BoxZone):
+        lo, hi = np.asarray(zone.min_m, float), np.asarray(zone.max_m, float)
+        d = np.linalg.norm(np.maximum(lo - points, 0.0) + np.maximum(points - hi, 0.0), axis=-1)
+        return d <= radii
+    radial = np.hypot(points[..., 0] - zone.center_m[0], points[..., 1] - zone.center_m[1])
+    z = points[..., 2]
+    return (radial <= zone.radius_m + radii) & (z >= zone.z_min_m - radii) & (z <= zone.z_max_m + radii)
