@@ -17,6 +17,7 @@ from diagnostic_msgs.msg import DiagnosticArray
 
 from helpers.controller_operator import Operator
 from spatial_trace_ros.planning.plan import Plan
+from spatial_trace_ros.robots.model import make_robot_model
 from spatial_trace_ros.ros.plan_msgs import plan_id_of_msg, plan_to_joint_trajectory
 from spatial_trace_ros.ros.qos import STATE
 from spatial_trace_ros.sim.task_eval import SimTaskExecutor
@@ -28,6 +29,7 @@ CONFIG = Path(__file__).resolve().parents[1] / "config"
 INTO_BOWL = "move the yellow cylinder into the blue bowl"  # scene seed 0 has both
 PICK_UP = "pick up the red cylinder"
 FINGER = "gripper_finger_joint"
+MODEL = make_robot_model("ur5e")
 
 
 def start_controller(procs, ros_env, tmp_path: Path):
@@ -54,8 +56,8 @@ def gripper_values(statuses: list[DiagnosticArray]) -> dict[str, str]:
 
 
 def arm_joints(op: Operator) -> np.ndarray:
-    arm = [m for m in op.joint_states if FINGER not in m.name]
-    return np.array(arm[-1].position)
+    msg = op.joint_states[-1]
+    return np.array([msg.position[list(msg.name).index(n)] for n in MODEL.joint_names])
 
 
 def test_task_stop_resume_abort_and_the_gripper_over_ros(procs, ros_env, harness, tmp_path: Path) -> None:
@@ -67,9 +69,10 @@ def test_task_stop_resume_abort_and_the_gripper_over_ros(procs, ros_env, harness
     wait_for(lambda: gripper_values(gripper).get("activated") == "true", 30.0, "the gripper's state",
              on_timeout=node.output)
     assert gripper[-1].status[0].message.endswith("nothing held"), gripper[-1].status[0].message
-    harness.wait(lambda: any(m.name == [FINGER] for m in op.joint_states), 10.0, "the finger joint on /joint_states")
-    finger = next(m for m in reversed(op.joint_states) if m.name == [FINGER])
-    assert finger.position[0] == pytest.approx(float(gripper_values(gripper)["width_m"]), abs=1e-3)
+    harness.wait(lambda: FINGER in op.joint_states[-1].name, 10.0, "the finger joint on /joint_states")
+    msg = op.joint_states[-1]  # the arm's joints and the finger's opening in one message
+    assert list(msg.name) == [*MODEL.joint_names, FINGER]
+    assert msg.position[-1] == pytest.approx(float(gripper_values(gripper)["width_m"]), abs=1e-3)
 
     # Place: stopped once the object is held, the gripper keeps it; resume finishes the task.
     plan = task_plan(cell, INTO_BOWL, arm_joints(op))

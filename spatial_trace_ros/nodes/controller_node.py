@@ -192,6 +192,12 @@ class ControllerNode(Node):
         joints = JointState(name=list(self._model.joint_names), position=[float(x) for x in state.q])
         if state.qd is not None:
             joints.velocity = [float(x) for x in state.qd]
+        finger = self._gripper.finger_joint(event.gripper) if self._gripper is not None else None
+        if finger is not None:  # the whole robot in one message: the fingers' opening as one more joint
+            joints.name.append(finger[0])
+            joints.position.append(finger[1])
+            if joints.velocity:
+                joints.velocity.append(float("nan"))  # not measured
         joints.header = make_header(stamp, "")
         self._joint_pub.publish(joints)
         frame = self._model.base_frame

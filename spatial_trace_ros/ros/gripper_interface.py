@@ -4,11 +4,12 @@ manual open/close/activate services.
 The gripper itself lives in the controller's real-time worker (``robots.gripper_owner``), its one
 owner, which sequences it with the arm; this module only publishes what a ``GripperSource`` reports
 (the controller's ``gripper_report``) and relays the services to it (``gripper_command``, which runs
-in the worker and answers what the gripper did). At ``rate_hz`` it publishes
+in the worker and answers what the gripper did). It gives
 
-- ``/joint_states`` (sensor_msgs/JointState): one finger joint, ``joint_name``, whose position is the
-  opening between the fingers [m] (a prismatic "width" joint; the velocity is left empty);
-- ``status_topic`` and ``/diagnostics`` (diagnostic_msgs/DiagnosticArray): level (OK, WARN while
+- the finger joint for ``/joint_states`` (``finger_joint``): ``joint_name``, whose position is the
+  opening between the fingers [m] (a prismatic "width" joint); the controller node puts it into the
+  same message as the arm's joints, so every ``/joint_states`` message has the whole robot;
+- at ``rate_hz``, ``status_topic`` and ``/diagnostics`` (diagnostic_msgs/DiagnosticArray): level (OK, WARN while
   not activated or unreachable, ERROR on a fault), a sentence, and the values reachable, width_m,
   object_detected, moving, activated, fault, senses_object, last_command, last_result;
 
@@ -27,7 +28,6 @@ from typing import Protocol
 from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus, KeyValue
 from rclpy.callback_groups import MutuallyExclusiveCallbackGroup
 from rclpy.node import Node
-from sensor_msgs.msg import JointState
 from std_srvs.srv import Trigger
 
 from spatial_trace_ros.robots.gripper_owner import MANUAL_COMMANDS, GripperReport
@@ -51,7 +51,6 @@ class GripperInterfaceSettings:
 
     joint_name: str = "gripper_finger_joint"
     status_topic: str = "/spatial_trace/gripper_status"
-    joint_states_topic: str = "/joint_states"
     rate_hz: float = 10.0
 
 
@@ -61,7 +60,6 @@ class GripperInterface:
         self.settings = s = settings or GripperInterfaceSettings()
         self._last_command = self._last_result = ""
         self._lock = threading.Lock()
-        self._joint_pub = node.create_publisher(JointState, s.joint_states_topic, STATE)
         self._status_pub = node.create_publisher(DiagnosticArray, s.status_topic, STATE)
         self._diag_pub = node.create_publisher(DiagnosticArray, "/diagnostics", STATE)
         commands = MutuallyExclusiveCallbackGroup()
@@ -69,6 +67,12 @@ class GripperInterface:
             node.create_service(Trigger, f"~/gripper_{name}", self._service(name), callback_group=commands)
         self._timer = node.create_timer(1.0 / s.rate_hz, self.publish_state,
                                         callback_group=MutuallyExclusiveCallbackGroup())
+
+    def finger_joint(self, report: GripperReport | None) -> tuple[str, float] | None:
+        """(name, opening [m]) of the finger joint for ``/joint_states``; None while the width is unknown."""
+        if report is None or report.state is None:
+            return None
+        return self.settings.joint_name, float(report.state.width_m)
 
     def _service(self, name: str) -> Callable:
         def handle(request: Trigger.Request, response: Trigger.Response) -> Trigger.Response:
@@ -94,10 +98,6 @@ class GripperInterface:
         stamp = self.node.get_clock().now().nanoseconds * 1e-9
         report = self.source.gripper_report()
         state = report.state
-        if state is not None:
-            joints = JointState(name=[self.settings.joint_name], position=[float(state.width_m)])
-            joints.header = make_header(stamp, "")
-            self._joint_pub.publish(joints)
         with self._lock:
             last = {"last_command": self._last_command, "last_result": self._last_result}
         if state is None:
