@@ -7,7 +7,8 @@ import numpy as np
 import pytest
 
 from spatial_trace_ros.errors import ConfigError
-from spatial_trace_ros.planning.task import check_task_plan, decode_actions, encode_actions, task_kind
+from spatial_trace_ros.planning.plan_identity import encode_actions
+from spatial_trace_ros.planning.task import check_task_plan, decode_actions, task_kind
 from spatial_trace_ros.ros.plan_msgs import joint_trajectory_to_plan, plan_to_joint_trajectory
 from spatial_trace_ros.sim.task_eval import SimTaskExecutor
 from spatial_trace_ros.sim.tasks import plan_task
