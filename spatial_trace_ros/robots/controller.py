@@ -328,6 +328,8 @@ class Controller:
         report = self._gripper_report
         if report is not None and self.connected:
             return report
+        if self.connected:
+            return GripperReport(None, "waiting for the gripper's first state from the worker", self.gripper_kind)
         why = self.connection_error or "still connecting"
         return GripperReport(None, f"the controller is not connected to the robot ({why}); the gripper is reached "
                              "through the controller's worker", self.gripper_kind)
