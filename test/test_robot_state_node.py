@@ -50,7 +50,7 @@ def chain(tree: dict[str, tuple[str, np.ndarray]], root: str, frame: str) -> np.
 def start_node(procs, ros_env, robot: str, calibration: Path, tool: str = ""):
     return procs.start("robot_state_node", [
         sys.executable, "-m", "spatial_trace_ros.nodes.robot_state_node", "--ros-args",
-        "-p", f"robot:={robot}", "-p", f"calibration_file:={calibration}", "-p", f"tool:={tool}",
+        "-p", f"robot:={robot}", "-p", f"calibration_file:={calibration}", *(["-p", f"tool:={tool}"] if tool else []),
     ], env=ros_env)
 
 
