@@ -107,7 +107,7 @@ class _Worker:
         self.gripper = make_gripper(config.gripper, self.tool, config.gripper_options,
                                     str(config.driver_options.get("robot_ip", "")))
         # with a tool the gripper is activated at connect: a task needs it active
-        self.grip = None if self.gripper is None else GripperOwner(self.gripper, self.tool is not None)
+        self.gripper_owner = None if self.gripper is None else GripperOwner(self.gripper, self.tool is not None)
         self.runner = TaskRunner(self.gripper, self.tool, self._loop, SafetyFilter(safety, self.model),
                                  before_action=self._gripper_busy)
         self._cmd: ExecuteCommand | None = None
@@ -147,18 +147,18 @@ class _Worker:
 
     def gripper_command(self, cmd: GripperCommand) -> dict[str, Any]:
         """The operator's manual command, between runs; refused while a stopped task holds the gripper."""
-        if self.grip is None:
+        if self.gripper_owner is None:
             ok, text = False, "this controller has no gripper; set its gripper (or tool) parameter"
         elif self.runner.progress is not None and not self.runner.progress.finished:
             ok, text = False, (f"gripper {cmd.name} refused: a stopped task owns the gripper; ~/resume it, or "
                                "~/abort it first (the gripper keeps what it holds)")
         else:
-            self._gripper_busy(self.grip.settings.timeout_s)
-            ok, text = self.grip.command(cmd.name)
+            self._gripper_busy(self.gripper_owner.settings.timeout_s)
+            ok, text = self.gripper_owner.command(cmd.name)
         return {"request_id": cmd.request_id, "ok": ok, "message": text}
 
     def _gripper_report(self) -> GripperReport | None:
-        return self.grip.report if self.grip is not None else None
+        return self.gripper_owner.report if self.gripper_owner is not None else None
 
     def _sim_objects(self) -> np.ndarray | None:
         world = getattr(self.gripper, "world", None)
@@ -171,8 +171,8 @@ class _Worker:
 
     def connect(self) -> None:
         self.driver.connect()
-        if self.grip is not None:
-            self.grip.start()  # a gripper that cannot be reached is reported and retried, the arm still runs
+        if self.gripper_owner is not None:
+            self.gripper_owner.start()  # a gripper that cannot be reached is reported and retried, the arm still runs
 
     def _loop(self) -> ExecutionLoop:
         """The execution loop for one run (or one piece of a task)."""
@@ -292,9 +292,9 @@ def worker_main(config: WorkerConfig, cmd_rx: Any, stop_rx: Any, events: Any) ->
     finally:
         with contextlib.suppress(Exception):
             worker.driver.disconnect()
-        if worker.grip is not None:
+        if worker.gripper_owner is not None:
             with contextlib.suppress(Exception):
-                worker.grip.close()
+                worker.gripper_owner.close()
         events.cancel_join_thread()  # never hang on exit because nobody reads the last state events
 
 
