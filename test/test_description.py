@@ -10,8 +10,10 @@ import pytest
 
 from spatial_trace_ros.robots.description import TCP_FRAME, ToolGeometry, build_description, robot_urdf
 from spatial_trace_ros.robots.description.state import fixed_transforms, joint_transforms, link_poses
+from spatial_trace_ros.robots.description.tool import BARE_FLANGE, tool_geometry
 from spatial_trace_ros.robots.description.urdf import Box, capsule
 from spatial_trace_ros.robots.model import ROBOT_MODELS, make_robot_model
+from spatial_trace_ros.tools.description import default_tool
 
 pin = pytest.importorskip("pinocchio")
 
@@ -143,3 +145,28 @@ def test_description_command_writes_the_published_urdf(tmp_path) -> None:
     assert out.read_text() == robot_urdf("g1_right_arm")
     pin_model = pin.buildModelFromUrdf(str(out))
     assert pin_model.nq == 17  # waist 3 + two arms of 7
+    with_tool = tmp_path / "ur5e.urdf"
+    assert cli.main(["description", "ur5e", "--tool", "default", "--out", str(with_tool)]) == 0
+    assert with_tool.read_text() == robot_urdf("ur5e", tool_geometry(default_tool("ur5e")))
+    assert "robotiq_2f85_link" in with_tool.read_text()
+    assert cli.main(["description", "ur5e", "--tool", str(tmp_path / "none.yaml")]) != 0  # said in one line
+
+
+def test_the_tool_description_converts_to_the_urdf_tool() -> None:
+    """Each capsule of the tool description becomes a cylinder between two spheres, each box a box of
+    twice its half extents at its centre, and its TCP the tcp frame."""
+    tool = default_tool("ur5e")
+    geometry = tool_geometry(tool)
+    assert geometry.name == tool.name and tool_geometry(None) is BARE_FLANGE
+    np.testing.assert_allclose(geometry.flange_T_tcp, tool.flange_T_tcp)
+    capsule_spec = next(c for c in tool.collision if c.shape == "capsule")
+    box_spec = next(c for c in tool.collision if c.shape == "box")
+    kinds = [type(s).__name__ for s in geometry.shapes]
+    assert kinds == ["Cylinder", "Sphere", "Sphere", "Box"]
+    cylinder, box = geometry.shapes[0], geometry.shapes[3]
+    assert cylinder.length_m == pytest.approx(np.linalg.norm(np.subtract(capsule_spec.end_m, capsule_spec.start_m)))
+    assert cylinder.radius_m == capsule_spec.radius_m
+    np.testing.assert_allclose(box.size_m, 2 * np.array(box_spec.half_extents_m))
+    np.testing.assert_allclose(box.pose[:3, 3], box_spec.center_m)
+    poses = link_poses(build_description("ur5e", geometry), {}, "tool0")
+    np.testing.assert_allclose(poses[TCP_FRAME], tool.flange_T_tcp, atol=1e-12)

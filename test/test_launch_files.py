@@ -319,6 +319,10 @@ def test_stack_is_complete_and_consistent(case: tuple[str, dict[str, str], Expan
     robot_state = _node(expansion, "robot_state_node").parameters
     assert robot_state["robot"] == planner["robot"]
     assert robot_state["calibration_file"] == planner["calibration_file"]
+    # ... with the tool the planner plans for and the controller drives
+    assert robot_state.get("tool", "") == planner.get("tool", "") == controller.get("tool", "")
+    if name == "sim.launch.xml":
+        assert robot_state["tool"] == "default"
     calibration = load_calibration(planner["calibration_file"])
     # RViz looks from the robot base frame the eye-to-hand calibration is given in.
     rviz = _node(expansion, "rviz2").args.split()

@@ -20,6 +20,7 @@ from spatial_trace_ros.robots.model import make_robot_model
 from spatial_trace_ros.ros.conversions import make_header
 from spatial_trace_ros.ros.qos import LATCHED, STATE
 from spatial_trace_ros.ros.tf import TF_MISSING_HINT, TFMessage
+from spatial_trace_ros.tools.description import default_tool
 
 pytestmark = pytest.mark.integration
 pin = pytest.importorskip("pinocchio")
@@ -46,10 +47,10 @@ def chain(tree: dict[str, tuple[str, np.ndarray]], root: str, frame: str) -> np.
     return T
 
 
-def start_node(procs, ros_env, robot: str, calibration: Path):
+def start_node(procs, ros_env, robot: str, calibration: Path, tool: str = ""):
     return procs.start("robot_state_node", [
         sys.executable, "-m", "spatial_trace_ros.nodes.robot_state_node", "--ros-args",
-        "-p", f"robot:={robot}", "-p", f"calibration_file:={calibration}",
+        "-p", f"robot:={robot}", "-p", f"calibration_file:={calibration}", *(["-p", f"tool:={tool}"] if tool else []),
     ], env=ros_env)
 
 
@@ -112,3 +113,35 @@ def test_bad_calibration_file_is_one_clear_line(procs, ros_env, tmp_path: Path) 
     node = start_node(procs, ros_env, "ur5", tmp_path / "missing.yaml")
     assert node.popen.wait(timeout=60) == 2
     assert "calibration file" in node.output() and "Traceback" not in node.output()
+
+
+def test_the_tool_of_the_tool_parameter_is_in_the_description(procs, ros_env, harness) -> None:
+    """tool:=default puts the robot's gripper (its collision shapes) on tool0 and tcp where the tool
+    description puts the TCP, so RViz shows the robot and its tool."""
+    if TFMessage is None:
+        pytest.skip(TF_MISSING_HINT)
+    tool = default_tool("ur5e")
+    descriptions = harness.collect(String, "/robot_description", LATCHED)
+    static = harness.collect(TFMessage, "/tf_static", TF_STATIC_QOS)
+    node = start_node(procs, ros_env, "ur5e", CONFIG / "calibration.sim.yaml", tool="default")
+    harness.wait(lambda: (descriptions and static) or not node.alive(), 30.0, "the description and /tf_static")
+    assert node.alive(), node.output()
+    urdf = descriptions[-1].data
+    pin_model = pin.buildModelFromXML(urdf)
+    data = pin_model.createData()
+    q = np.array([0.3, -1.2, 1.4, -1.6, -1.5, 0.2])
+    pin.framesForwardKinematics(pin_model, data, q)
+    base_T_tcp = data.oMf[pin_model.getFrameId("base")].inverse() * data.oMf[pin_model.getFrameId("tcp")]
+    np.testing.assert_allclose(base_T_tcp.homogeneous, make_robot_model("ur5e").fk(q) @ tool.flange_T_tcp, atol=1e-6)
+    geometry = pin.buildGeomFromUrdfString(pin_model, urdf, pin.GeometryType.COLLISION)
+    on_tool = [g for g in geometry.geometryObjects if pin_model.frames[g.parentFrame].name == f"{tool.name}_link"]
+    assert len(on_tool) == 4  # the coupling capsule (cylinder and two spheres) and the finger box
+    parent, tool0_T_tcp = edges(static)["tcp"]
+    assert parent == "tool0"
+    np.testing.assert_allclose(tool0_T_tcp, tool.flange_T_tcp, atol=1e-9)
+
+
+def test_bad_tool_is_one_clear_line(procs, ros_env, tmp_path: Path) -> None:
+    node = start_node(procs, ros_env, "ur5e", CONFIG / "calibration.sim.yaml", tool=str(tmp_path / "gripper.yaml"))
+    assert node.popen.wait(timeout=60) == 2
+    assert "tool description" in node.output() and "Traceback" not in node.output()

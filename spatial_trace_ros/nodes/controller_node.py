@@ -6,9 +6,12 @@ Subscribes to ``/spatial_trace/plan`` (trajectory_msgs/JointTrajectory), ``/spat
 ``~/execute`` (runs the held plan only if it is the approved one, unexpired, and the robot is where it
 starts), ``~/stop``, ``~/reset_estop`` (releases the latch; needs the ``estop_reset_note`` parameter,
 who and why, which it logs and clears) and ``~/recover`` (clears a UR protective stop without a
-restart), all std_srvs/Trigger. Publishes ``/joint_states``, ``/spatial_trace/tcp_pose`` (robot base
-frame), ``/spatial_trace/controller_status`` (JSON), ``/diagnostics`` and, when the run-time guard
-refuses a setpoint, ``/spatial_trace/safety``. The robot is driven by a real-time worker process
+restart), ``~/resume`` and ``~/abort`` (a stopped task), and with a gripper ``~/gripper_open``,
+``~/gripper_close`` and ``~/gripper_activate``, all std_srvs/Trigger. Publishes ``/joint_states``,
+``/spatial_trace/tcp_pose`` (robot base frame), ``/spatial_trace/controller_status`` (JSON),
+``/diagnostics``, with a gripper its finger joint on ``/joint_states`` and
+``/spatial_trace/gripper_status``, and, when the run-time guard refuses a setpoint,
+``/spatial_trace/safety``. The robot and the gripper are driven by a real-time worker process
 (``robots.worker``); the state machine is ``robots.controller.Controller``. This node only converts
 messages, holds parameters and runs callbacks (the e-stop on its own callback group, so it is never
 queued behind another callback).
@@ -38,7 +41,7 @@ from spatial_trace_ros.robots.execution import ExecutionResult
 from spatial_trace_ros.robots.plan_approval import APPROVAL_TOPIC
 from spatial_trace_ros.robots.worker import StateEvent
 from spatial_trace_ros.ros.conversions import make_header, transform_to_pose
-from spatial_trace_ros.ros.gripper_interface import attach_gripper
+from spatial_trace_ros.ros.gripper_interface import GripperInterface
 from spatial_trace_ros.ros.params import ParameterBinding
 from spatial_trace_ros.ros.plan_msgs import is_withdrawn, joint_trajectory_to_plan
 from spatial_trace_ros.ros.qos import COMMAND, LATCHED, STATE
@@ -92,11 +95,9 @@ class ControllerNode(Node):
         self.create_timer(1.0 / cfg.state_rate_hz, self._poll, callback_group=poll_group)
         self.create_timer(DIAGNOSTICS_PERIOD_S, self._publish_diagnostics, callback_group=poll_group)
         self._controller.start()
-        # Without a tool a gripper is the operator's alone (open/close services); with one, the real-time
-        # worker owns it and sequences it with the arm (robots.task_runner).
-        self._gripper = None if cfg.tool else attach_gripper(
-            self, cfg.gripper or "none", cfg.gripper_options_json, cfg.robot_ip,
-            arm_moving=lambda: self._controller.executing)
+        # The real-time worker owns the gripper (it sequences it with the arm); this publishes its state and
+        # relays the operator's manual commands to it.
+        self._gripper = GripperInterface(self, self._controller) if self._controller.has_gripper else None
         self.get_logger().info(
             f"controlling {cfg.robot} with the {cfg.driver_name} driver, policy {cfg.control_policy}"
             f"{', dry run' if cfg.dry_run else ''}{', auto-execute' if cfg.auto_execute else ''}"
@@ -191,6 +192,12 @@ class ControllerNode(Node):
         joints = JointState(name=list(self._model.joint_names), position=[float(x) for x in state.q])
         if state.qd is not None:
             joints.velocity = [float(x) for x in state.qd]
+        finger = self._gripper.finger_joint(event.gripper) if self._gripper is not None else None
+        if finger is not None:  # the whole robot in one message: the fingers' opening as one more joint
+            joints.name.append(finger[0])
+            joints.position.append(finger[1])
+            if joints.velocity:
+                joints.velocity.append(float("nan"))  # not measured
         joints.header = make_header(stamp, "")
         self._joint_pub.publish(joints)
         frame = self._model.base_frame

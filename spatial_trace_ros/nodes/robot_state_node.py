@@ -1,7 +1,8 @@
 """``robot_state_node``: the robot for RViz and every TF user.
 
 Publishes ``/robot_description`` (std_msgs/String, transient local) built from the planner's own
-kinematic facts (``robots/description``), the fixed joints and an eye-to-hand camera on
+kinematic facts (``robots/description``) with the tool of the ``tool`` parameter (its shapes and
+``tcp``), the fixed joints and an eye-to-hand camera on
 ``/tf_static``, and for every ``/joint_states`` message the links' TF (and an eye-in-hand camera,
 placed by the planner's FK) on ``/tf``. With ``publish_robot_tf: false`` it leaves the links to
 robot_state_publisher and publishes only the description and the camera.
@@ -23,12 +24,14 @@ from spatial_trace_ros.geometry.transforms import Transform
 from spatial_trace_ros.robots.description import build_description
 from spatial_trace_ros.robots.description.node_config import RobotStateNodeConfig
 from spatial_trace_ros.robots.description.state import fixed_transforms, joint_transforms
+from spatial_trace_ros.robots.description.tool import tool_geometry
 from spatial_trace_ros.robots.model import make_robot_model
 from spatial_trace_ros.ros.conversions import stamp_to_seconds
 from spatial_trace_ros.ros.params import ParameterBinding
 from spatial_trace_ros.ros.qos import LATCHED, STATE
 from spatial_trace_ros.ros.runner import run_node
 from spatial_trace_ros.ros.tf import TF_MISSING_HINT, TFMessage, tf_message
+from spatial_trace_ros.tools.description import resolve_tool
 
 TOPICS = {
     "robot_description": "/robot_description",
@@ -48,7 +51,7 @@ class RobotStateNode(Node):
         super().__init__("robot_state_node", **kwargs)
         cfg: RobotStateNodeConfig = ParameterBinding(self, RobotStateNodeConfig).config
         self._model = make_robot_model(cfg.robot)
-        self._description = build_description(self._model)
+        self._description = build_description(self._model, tool_geometry(resolve_tool(cfg.tool, cfg.robot)))
         self._calibration = load_calibration(cfg.calibration_file) if cfg.calibration_file else None
         self._publish_robot_tf = cfg.publish_robot_tf
         self._description_pub = self.create_publisher(String, TOPICS["robot_description"], LATCHED)

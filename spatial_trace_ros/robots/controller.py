@@ -9,12 +9,15 @@ e-stop latches, in a file (``EstopLatch``), so a restarted controller comes back
 nothing executes, ``false`` on the e-stop topic changes nothing, and only ``reset_estop`` with a note
 (who, why) releases it. A fault the robot reports (protective or emergency stop, any other fault) is
 kept in ``robot_fault`` for diagnostics; ``recover`` asks the worker to clear a UR protective stop
-without restarting. The worker connection is kept up by a background thread that (re)connects every
-``reconnect_interval_s`` while it is down.
+without restarting. The gripper belongs to the worker: its state arrives with the robot's
+(``gripper_report``) and the operator's manual commands go through the worker (``gripper_command``),
+refused while a plan executes or the e-stop is engaged. The worker connection is kept up by a
+background thread that (re)connects every ``reconnect_interval_s`` while it is down.
 """
 
 from __future__ import annotations
 
+import itertools
 import json
 import threading
 import time
@@ -31,6 +34,7 @@ from spatial_trace_ros.robots.controller_config import ControllerNodeConfig
 from spatial_trace_ros.robots.driver import RobotState
 from spatial_trace_ros.robots.estop_latch import EstopLatch
 from spatial_trace_ros.robots.execution import ExecutionResult
+from spatial_trace_ros.robots.gripper_owner import GripperReport, gripper_kind
 from spatial_trace_ros.robots.model import make_robot_model
 from spatial_trace_ros.robots.plan_approval import PlanApproval, StartLimits
 from spatial_trace_ros.robots.worker import RealtimeWorker, StateEvent
@@ -87,6 +91,11 @@ class Controller:
         self.plan_check = SafetyFilter(self.safety, self.model)
         self.tool = config.tool_description()
         self.tool_geometry = ToolGeometry(self.tool, self.safety, self.model) if self.tool is not None else None
+        self.gripper_kind = "none" if config.gripper == "none" else gripper_kind(config.gripper, self.tool)
+        self._gripper_report: GripperReport | None = None
+        self._gripper_answers: dict[int, dict] = {}
+        self._gripper_answered = threading.Condition()
+        self._gripper_requests = itertools.count(1)
         self.task_resumable = False
         self._running_plan: Plan | None = None
         self._log = log or (lambda level, text: None)
@@ -150,6 +159,7 @@ class Controller:
         """Forget a dead or disconnected worker; the connection thread starts a new one."""
         worker, self.worker, self.connected = self.worker, None, False
         self.connection_error = why
+        self._gripper_report = None
         if worker is not None:
             threading.Thread(target=worker.close, kwargs={"timeout_s": 5.0}, daemon=True).start()
 
@@ -308,6 +318,42 @@ class Controller:
             self._set(state="aborted", reason="task aborted by the operator; the gripper keeps what it holds")
             return True, "task aborted; the gripper keeps what it holds"
 
+    # -- the gripper (owned by the worker) -------------------------------------------------------------
+    @property
+    def has_gripper(self) -> bool:
+        return self.gripper_kind != "none"
+
+    def gripper_report(self) -> GripperReport:
+        """The gripper's latest state from the worker, or why there is none."""
+        report = self._gripper_report
+        if report is not None and self.connected:
+            return report
+        if self.connected:
+            return GripperReport(None, "waiting for the gripper's first state from the worker", self.gripper_kind)
+        why = self.connection_error or "still connecting"
+        return GripperReport(None, f"the controller is not connected to the robot ({why}); the gripper is reached "
+                             "through the controller's worker", self.gripper_kind)
+
+    def gripper_command(self, name: str, timeout_s: float = 15.0) -> tuple[bool, str]:
+        """The operator's manual ``open`` / ``close`` / ``activate``, run by the worker between runs;
+        answers what the gripper reported (or why it was refused)."""
+        with self._lock:
+            if self.executing:
+                return False, f"gripper {name} refused: the arm is executing a plan; stop it or wait until it is done"
+            if self.estop_engaged:
+                return False, f"gripper {name} refused: e-stop is engaged; {ESTOP_RELEASE_HINT}"
+            worker = self.worker
+            if not self.connected or worker is None:
+                return False, f"gripper {name} refused: not connected to the robot: " \
+                              f"{self.connection_error or 'still connecting'}"
+            request_id = next(self._gripper_requests)
+            worker.gripper_command(name, request_id)  # under the lock: no ~/execute can slip in before it
+        with self._gripper_answered:
+            if not self._gripper_answered.wait_for(lambda: request_id in self._gripper_answers, timeout_s):
+                return False, f"gripper {name}: no answer from the worker within {timeout_s:.0f} s"
+            answer = self._gripper_answers.pop(request_id)
+        return bool(answer["ok"]), str(answer["message"])
+
     def stop(self, reason: str) -> tuple[bool, str]:
         worker = self.worker
         if worker is not None:
@@ -411,11 +457,17 @@ class Controller:
                 elif kind == "recovered":
                     self._recovery = payload
                     self._recovered.set()
+                elif kind == "gripper":
+                    with self._gripper_answered:
+                        self._gripper_answers[payload["request_id"]] = payload
+                        self._gripper_answered.notify_all()
             status = ControllerStatus(**asdict(self._status)) if self._changed else None
             self._changed = False
         return Updates(states, status, result)
 
     def _on_state(self, event: StateEvent) -> None:
+        if event.gripper is not None:
+            self._gripper_report = event.gripper
         if event.state.connected:
             self._robot_state = (time.monotonic(), event.state)
         fault = event.state.fault_reason() if event.state.connected else ""

@@ -84,8 +84,10 @@ class TaskRunner:
     """Runs task plans; ``make_loop()`` gives the execution loop (driver, policy, guard) for a piece."""
 
     def __init__(self, gripper: Gripper | None, tool: ToolDescription | None,
-                 make_loop: Callable[[], ExecutionLoop], safety: SafetyFilter | None = None) -> None:
+                 make_loop: Callable[[], ExecutionLoop], safety: SafetyFilter | None = None,
+                 before_action: Callable[[float], None] | None = None) -> None:
         self.gripper = gripper
+        self.before_action = before_action  # told the longest a gripper action may take [s], before it
         self.tool = tool
         self.make_loop = make_loop
         self.safety = safety
@@ -218,6 +220,8 @@ class TaskRunner:
                                 f"dry run: {action.action} at waypoint #{action.waypoint} not sent to the gripper")
         try:
             target = g.min_width_m if action.action in ("grasp", "close") else action.width_m
+            if self.before_action is not None:
+                self.before_action(g.timeout_s)
             state: GripperState = gripper.move_to_width(target, g.speed_mps, g.force_n, g.timeout_s)
         except GripperError as err:
             return ActionReport(action.action, action.waypoint, False, float("nan"), False,

@@ -5,7 +5,11 @@ peer that accepts but never answers), which would freeze every ROS callback, e-s
 the driver, the execution loop and the control policy live in a spawned worker process; the node
 talks to it through pipes (commands, and a separate stop pipe that a listener thread in the worker
 turns into an immediate wake-up of the loop) and a queue (events: ready, state, started, result,
-recovering, recovered, failed).
+recovering, recovered, gripper_busy, gripper, failed).
+
+The worker is the gripper's only owner (``robots.gripper_owner``): it sequences the fingers with the
+arm in a task, runs the operator's manual commands (``GripperCommand``, answered by a ``gripper``
+event) between runs, and sends the gripper's state in every state event.
 
 Liveness both ways: the worker exits when the node's end of the pipes closes, and stops the arm
 first; the node kills a worker that stays silent for ``liveness_timeout_s`` (the robot-side watchdog,
@@ -37,10 +41,10 @@ from spatial_trace_ros.policies.base import available_policies, load_policy_clas
 from spatial_trace_ros.robots.driver import RobotDriver, RobotState, driver_factory
 from spatial_trace_ros.robots.dry_run import DryRunDriver
 from spatial_trace_ros.robots.execution import ExecutionLoop, ExecutionResult, PeriodReport, StopSignal
+from spatial_trace_ros.robots.gripper_owner import GripperOwner, GripperReport, make_gripper
 from spatial_trace_ros.robots.model import RobotModel, make_robot_model
 from spatial_trace_ros.robots.task_runner import TaskRunner
 from spatial_trace_ros.tools.description import resolve_tool
-from spatial_trace_ros.tools.gripper import Gripper, gripper_factory
 
 
 @dataclass(frozen=True)
@@ -53,8 +57,8 @@ class WorkerConfig:
     safety_file: str = ""  # empty: the built-in limits (identical to config/safety.yaml)
     state_rate_hz: float = 50.0
     realtime_priority: int = 0  # 1-99: run the loop under SCHED_FIFO at this priority (needs CAP_SYS_NICE)
-    tool: str = ""  # tool description ('' none, 'default', or a YAML path); with it, a gripper
-    gripper: str = ""  # gripper kind; '' = the tool description's
+    tool: str = ""  # tool description ('' none, 'default', or a YAML path)
+    gripper: str = ""  # gripper kind; '' = the tool description's (none without a tool), 'none' = none
     gripper_options: dict[str, Any] = field(default_factory=dict)
 
 
@@ -67,6 +71,16 @@ class StateEvent:
     progress: float = 0.0
     tracking_error_m: float | None = None
     sim_objects: np.ndarray | None = None  # simulated gripper: the cell's object poses (N, 7), scene order
+    gripper: GripperReport | None = None  # the gripper's latest state; None without a gripper
+
+
+@dataclass(frozen=True)
+class GripperCommand:
+    """The operator's manual ``open``, ``close`` or ``activate``; answered by a ``gripper`` event
+    carrying the same ``request_id``."""
+
+    name: str
+    request_id: int
 
 
 @dataclass(frozen=True)
@@ -90,11 +104,12 @@ class _Worker:
         self.guard = SetpointGuard(safety, self.model)
         self.driver: RobotDriver = driver_factory(config.driver)(self.model, **config.driver_options)
         self.tool = resolve_tool(config.tool, config.robot)
-        self.gripper: Gripper | None = None
-        if self.tool is not None and config.gripper != "none":
-            kind = config.gripper or self.tool.gripper.kind
-            self.gripper = gripper_factory(kind)(self.tool, **config.gripper_options)
-        self.runner = TaskRunner(self.gripper, self.tool, self._loop, SafetyFilter(safety, self.model))
+        self.gripper = make_gripper(config.gripper, self.tool, config.gripper_options,
+                                    str(config.driver_options.get("robot_ip", "")))
+        # with a tool the gripper is activated at connect: a task needs it active
+        self.gripper_owner = None if self.gripper is None else GripperOwner(self.gripper, self.tool is not None)
+        self.runner = TaskRunner(self.gripper, self.tool, self._loop, SafetyFilter(safety, self.model),
+                                 before_action=self._gripper_busy)
         self._cmd: ExecuteCommand | None = None
         self._policy: Any = None
         self._report: Any = None
@@ -126,6 +141,25 @@ class _Worker:
         except Exception as err:  # reported to whoever asked
             return {"ok": False, "message": f"{err}"}
 
+    def _gripper_busy(self, timeout_s: float) -> None:
+        """The fingers may take up to ``timeout_s``, with no state events meanwhile: tell the node."""
+        self.events.put(("gripper_busy", {"quiet_s": timeout_s + 1.0}))
+
+    def gripper_command(self, cmd: GripperCommand) -> dict[str, Any]:
+        """The operator's manual command, between runs; refused while a stopped task holds the gripper."""
+        if self.gripper_owner is None:
+            ok, text = False, "this controller has no gripper; set its gripper (or tool) parameter"
+        elif self.runner.progress is not None and not self.runner.progress.finished:
+            ok, text = False, (f"gripper {cmd.name} refused: a stopped task owns the gripper; ~/resume it, or "
+                               "~/abort it first (the gripper keeps what it holds)")
+        else:
+            self._gripper_busy(self.gripper_owner.settings.timeout_s)
+            ok, text = self.gripper_owner.command(cmd.name)
+        return {"request_id": cmd.request_id, "ok": ok, "message": text}
+
+    def _gripper_report(self) -> GripperReport | None:
+        return self.gripper_owner.report if self.gripper_owner is not None else None
+
     def _sim_objects(self) -> np.ndarray | None:
         world = getattr(self.gripper, "world", None)
         return world.object_poses() if world is not None else None
@@ -133,13 +167,12 @@ class _Worker:
     def idle_tick(self) -> None:
         state = self.driver.read_state()
         self.driver.kick_watchdog()
-        self.events.put(StateEvent(state, sim_objects=self._sim_objects()))
+        self.events.put(StateEvent(state, sim_objects=self._sim_objects(), gripper=self._gripper_report()))
 
     def connect(self) -> None:
         self.driver.connect()
-        if self.gripper is not None and self.tool is not None:
-            self.gripper.connect()
-            self.gripper.activate(self.tool.gripper.timeout_s)
+        if self.gripper_owner is not None:
+            self.gripper_owner.start()  # a gripper that cannot be reached is reported and retried, the arm still runs
 
     def _loop(self) -> ExecutionLoop:
         """The execution loop for one run (or one piece of a task)."""
@@ -177,7 +210,7 @@ class _Worker:
             count[0] += 1
             if count[0] % every == 0:
                 self.events.put(StateEvent(period.state, True, period.progress, period.tracking_error_m,
-                                           self._sim_objects()))
+                                           self._sim_objects(), self._gripper_report()))
                 if world is not None:
                     for name, p in world.object_positions().items():
                         self._sim_paths.setdefault(name, []).append([round(float(v), 4) for v in p])
@@ -251,12 +284,17 @@ def worker_main(config: WorkerConfig, cmd_rx: Any, stop_rx: Any, events: Any) ->
                 events.put(("task", {"message": worker.runner.abort()}))
             elif isinstance(cmd, ExecuteCommand):
                 events.put(("result", worker.execute(cmd)))
+            elif isinstance(cmd, GripperCommand):
+                events.put(("gripper", worker.gripper_command(cmd)))
             elif cmd == "recover":
                 events.put(("recovering", {"quiet_s": worker.driver.recover_timeout_s}))
                 events.put(("recovered", worker.recover()))
     finally:
         with contextlib.suppress(Exception):
             worker.driver.disconnect()
+        if worker.gripper_owner is not None:
+            with contextlib.suppress(Exception):
+                worker.gripper_owner.close()
         events.cancel_join_thread()  # never hang on exit because nobody reads the last state events
 
 
@@ -340,6 +378,10 @@ class RealtimeWorker:
         self._cmd_tx.send(ExecuteCommand(None, policy, dict(policy_options), dry_run, stops, goal_tolerance_m,
                                          start_tolerance_rad))
 
+    def gripper_command(self, name: str, request_id: int) -> None:
+        """Ask the worker for a manual gripper command; the answer comes as a ``gripper`` event."""
+        self._cmd_tx.send(GripperCommand(name, request_id))
+
     def abort_task(self) -> None:
         """Forget the stopped task; the gripper stays as it is."""
         self._cmd_tx.send("abort_task")
@@ -371,7 +413,7 @@ class RealtimeWorker:
         for event in out:
             if isinstance(event, tuple) and event[0] == "started":
                 self._preparing_until_s = now + float(event[1].get("prepare_timeout_s", 0.0))
-            elif isinstance(event, tuple) and event[0] == "recovering":
+            elif isinstance(event, tuple) and event[0] in ("recovering", "gripper_busy"):
                 self._preparing_until_s = now + float(event[1].get("quiet_s", 0.0))
         if self.ready_info is not None and not self.failure:
             silent_s = now - self._last_event_s

@@ -47,6 +47,9 @@ class SimGripper(Gripper):
         self.tool = tool
         self.min_width_m = tool.gripper.min_width_m
         self.max_width_m = tool.gripper.max_width_m
+        self.speed_range_mps = (1e-3, tool.gripper.max_speed_mps)  # what move_to_width accepts
+        self.force_range_n = (1.0, tool.gripper.max_force_n)
+        self.endpoint = "the simulated cell's gripper"
         m = self.world.model
         self._qpos = [int(m.joint(j).qposadr[0]) for j in FINGER_JOINTS]
         self._dof = [int(m.joint(j).dofadr[0]) for j in FINGER_JOINTS]

@@ -17,6 +17,10 @@ class RobotStateNodeConfig(BaseModel):
         "", description="camera extrinsics YAML whose camera TF is published; empty = no camera TF",
         json_schema_extra=_RO,
     )
+    tool: str = Field(
+        "", description="tool on the flange, as the planner's and controller's tool parameter: empty = none (tcp = "
+        "tool0), 'default' = the robot's config/tool.<robot>_*.yaml, or a YAML path", json_schema_extra=_RO,
+    )
     publish_robot_tf: bool = Field(
         True, description="publish the links' TF from /joint_states; false where robot_state_publisher does it",
         json_schema_extra=_RO,
