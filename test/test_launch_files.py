@@ -38,9 +38,11 @@ from spatial_trace_ros.planning.safety_config import load_safety_config
 from spatial_trace_ros.robots.controller_config import ControllerNodeConfig
 from spatial_trace_ros.robots.description import robot_urdf
 from spatial_trace_ros.robots.description.node_config import RobotStateNodeConfig
+from spatial_trace_ros.robots.description.tool import tool_geometry
 from spatial_trace_ros.robots.model import make_robot_model
 from spatial_trace_ros.ros.dds import large_message_profile
 from spatial_trace_ros.ros.params import ros_parameter_type
+from spatial_trace_ros.tools.description import resolve_tool
 from spatial_trace_ros.trace.config import TraceStageConfig
 
 REPO = Path(__file__).resolve().parents[1]
@@ -415,7 +417,9 @@ def test_one_publisher_of_the_description_and_each_link_tf(name: str) -> None:
         assert RobotStateNodeConfig.model_validate(robot_state).publish_robot_tf is False
         assert set(publishers[0].parameters) == {"robot_description"}
         # The text robot_state_node would publish, as launch_ros hands it over (YAML-parsed: lines folded).
-        assert publishers[0].parameters["robot_description"] == launch_yaml(robot_urdf(robot_state["robot"]))
+        tool = tool_geometry(resolve_tool(robot_state.get("tool", ""), robot_state["robot"]))
+        urdf = robot_urdf(robot_state["robot"], tool)
+        assert publishers[0].parameters["robot_description"] == launch_yaml(urdf)
 
 
 @pytest.mark.parametrize("robot", ["ur5e", "g1_left_arm"])
