@@ -46,10 +46,10 @@ def chain(tree: dict[str, tuple[str, np.ndarray]], root: str, frame: str) -> np.
     return T
 
 
-def start_node(procs, ros_env, robot: str, calibration: Path, *extra: str):
+def start_node(procs, ros_env, robot: str, calibration: Path):
     return procs.start("robot_state_node", [
         sys.executable, "-m", "spatial_trace_ros.nodes.robot_state_node", "--ros-args",
-        "-p", f"robot:={robot}", "-p", f"calibration_file:={calibration}", *extra,
+        "-p", f"robot:={robot}", "-p", f"calibration_file:={calibration}",
     ], env=ros_env)
 
 
@@ -129,7 +129,10 @@ def test_beside_robot_state_publisher_only_the_camera(procs, ros_env, harness, t
     static = harness.collect(TFMessage, "/tf_static", TF_STATIC_QOS)
     moving = harness.collect(TFMessage, "/tf", TF_QOS)
     joints_pub = harness.publisher(JointState, "/joint_states", STATE)
-    node = start_node(procs, ros_env, "ur5e", calibration, "-p", "publish_robot_tf:=false")
+    node = procs.start("robot_state_node", [
+        sys.executable, "-m", "spatial_trace_ros.nodes.robot_state_node", "--ros-args",
+        "-p", "robot:=ur5e", "-p", f"calibration_file:={calibration}", "-p", "publish_robot_tf:=false",
+    ], env=ros_env)
     q = np.array([0.2, -1.0, 1.1, -1.5, -1.3, 0.4])
 
     def publish() -> None:
