@@ -434,6 +434,13 @@ def test_robot_state_publisher_gets_a_urdf_pinocchio_loads(robot: str) -> None:
     assert list(model.names) == list(reference.names) and model.nq == reference.nq
     frames = {model.frames[i].name for i in range(model.nframes)}
     assert {"tcp", make_robot_model(robot).base_frame, make_robot_model(robot).tool_frame} <= frames
+    # With the robot's shipped tool too (what a params file with robot_state_node's tool: default gives).
+    tool = tool_geometry(resolve_tool("default", robot))
+    script = INSTALL_PREFIX / "lib" / PACKAGE / "spatial-trace"
+    folded = launch_yaml(run_command(f"'{script} description {robot} --tool default'"))
+    assert folded == launch_yaml(robot_urdf(robot, tool))
+    with_tool = pin.buildModelFromXML(folded)
+    assert f"{tool.name}_link" in {with_tool.frames[i].name for i in range(with_tool.nframes)}
 
 
 def test_command_substitution_runs_only_our_installed_cli() -> None:
