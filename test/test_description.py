@@ -4,9 +4,11 @@ an independent parser (Pinocchio), equal the planner's at random joint vectors."
 from __future__ import annotations
 
 import xml.etree.ElementTree as ET
+from pathlib import Path
 
 import numpy as np
 import pytest
+import yaml
 
 from spatial_trace_ros.robots.description import TCP_FRAME, ToolGeometry, build_description, robot_urdf
 from spatial_trace_ros.robots.description.state import fixed_transforms, joint_transforms, link_poses
@@ -170,3 +172,47 @@ def test_the_tool_description_converts_to_the_urdf_tool() -> None:
     np.testing.assert_allclose(box.pose[:3, 3], box_spec.center_m)
     poses = link_poses(build_description("ur5e", geometry), {}, "tool0")
     np.testing.assert_allclose(poses[TCP_FRAME], tool.flange_T_tcp, atol=1e-12)
+
+
+def test_description_command_takes_the_tool_as_robot_state_node_does(tmp_path, capsys) -> None:
+    """``--tool`` or robot_state_node's ``tool`` in a ``--params-file`` (what robot_state_publisher:=true
+    uses in the launch files): the gripper's link and tcp are in the URDF; without one, the bare flange."""
+    from spatial_trace_ros import cli
+    from spatial_trace_ros.robots.description.tool import tool_geometry
+    from spatial_trace_ros.tools.description import default_tool
+
+    def printed(*args: str) -> str:
+        capsys.readouterr()
+        assert cli.main(["description", *args]) == 0
+        return capsys.readouterr().out
+
+    with_gripper = robot_urdf("ur5e", tool_geometry(default_tool("ur5e")))
+    assert "robotiq_2f85_link" in with_gripper
+    assert printed("ur5e", "--tool", "default") == with_gripper
+    params = tmp_path / "params.yaml"
+    params.write_text(yaml.safe_dump({"/**": {"ros__parameters": {"tool": ""}},
+                                      "robot_state_node": {"ros__parameters": {"tool": "default"}},
+                                      "planner_node": {"ros__parameters": {"tool": ""}}}))
+    assert printed("ur5e", "--params-file", str(params)) == with_gripper
+    params.write_text(yaml.safe_dump({"controller_node": {"ros__parameters": {"tool": "default"}}}))
+    assert printed("ur5e", "--params-file", str(params)) == robot_urdf("ur5e")  # not robot_state_node's
+    pin_model = pin.buildModelFromXML(with_gripper)
+    data = pin_model.createData()
+    q = np.array([0.3, -1.2, 1.4, -1.6, -1.5, 0.2])
+    pin.framesForwardKinematics(pin_model, data, q)
+    tcp = data.oMf[pin_model.getFrameId("tcp")].homogeneous
+    base = data.oMf[pin_model.getFrameId("base")].homogeneous
+    expected = make_robot_model("ur5e").fk(q) @ default_tool("ur5e").flange_T_tcp
+    np.testing.assert_allclose(np.linalg.inv(base) @ tcp, expected, atol=1e-6)
+
+
+def test_description_command_refuses_a_bad_tool_in_one_line(tmp_path, capsys) -> None:
+    from spatial_trace_ros import cli
+
+    config = Path(__file__).resolve().parents[1] / "config"
+    for args, named in ((["--params-file", str(tmp_path / "missing.yaml")], "missing.yaml"),
+                        (["--tool", str(config / "tool.g1_dex3.yaml")], "ur5e")):
+        capsys.readouterr()
+        assert cli.main(["description", "ur5e", *args]) == 2
+        out = capsys.readouterr()
+        assert not out.out and named in out.err and len(out.err.strip().splitlines()) == 1

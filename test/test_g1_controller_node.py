@@ -16,10 +16,16 @@ import yaml
 
 pytest.importorskip("cyclonedds", reason="the G1 DDS layer is the optional [g1] extra")
 
+from test_robot_state_node import chain, edges
+
 from helpers.controller_operator import Operator
 from helpers.g1_plans import MODEL, READY, READY_Q, REPO, arc_plan, distance_to_polyline
+from spatial_trace_ros.nodes.robot_state_node import TF_QOS, TF_STATIC_QOS
+from spatial_trace_ros.robots.description import build_description
+from spatial_trace_ros.robots.description.state import link_poses
 from spatial_trace_ros.robots.g1.config import load_g1_config
-from spatial_trace_ros.robots.g1.motors import ARM_SDK_JOINTS, LEFT_ARM_JOINTS
+from spatial_trace_ros.robots.g1.motors import ARM_SDK_JOINTS, LEFT_ARM_JOINTS, RIGHT_ARM_JOINTS
+from spatial_trace_ros.ros.tf import TF_MISSING_HINT, TFMessage
 from spatial_trace_ros.testing.fake_g1 import FakeG1Process
 from spatial_trace_ros.testing.processes import ProcessGroup
 
@@ -56,10 +62,10 @@ def start_controller(procs: ProcessGroup, ros_env: dict[str, str], tmp_path: Pat
 
 
 def joints_now(op: Operator) -> np.ndarray:
-    """The arm's joints from the newest /joint_states, after checking the names are the G1 left arm's."""
+    """The arm's joints from the newest /joint_states (the left arm first, then the waist and right arm)."""
     msg = op.joint_states[-1]
-    assert list(msg.name) == list(LEFT_ARM_JOINTS)
-    return np.array(msg.position)
+    assert list(msg.name[:7]) == list(LEFT_ARM_JOINTS)
+    return np.array(msg.position[:7])
 
 
 def wait_at_rest(op: Operator, q: np.ndarray) -> np.ndarray:
@@ -88,7 +94,7 @@ def test_g1_left_arm_executes_stops_and_executes_again(procs: ProcessGroup, ros_
     op = Operator(harness)
     start_controller(procs, ros_env, tmp_path, domain_id)
     op.wait_connected()
-    q0 = wait_at_rest(op, READY_Q)  # /joint_states: the 7 left-arm joints, in the model's order
+    q0 = wait_at_rest(op, READY_Q)  # /joint_states: the 7 left-arm joints first, in the model's order
     assert fake.status()["weight"] == 0.0 and fake.status()["commands"] == 0  # connected, the arm not taken
 
     # 1. a planned arc, executed with servo_stream: the robot is commanded along the plan's joints.
@@ -160,3 +166,45 @@ def test_g1_left_arm_executes_stops_and_executes_again(procs: ProcessGroup, ros_
     assert np.abs(held[0] - q1).max() > 0.02  # ... where the e-stop caught it, mid-path
     assert np.linalg.norm(MODEL.fk(held[0])[:3, 3] - stopped_short) > 0.02
     assert fake.status()["bad_crc"] == 0
+
+
+def test_g1_joint_states_carry_the_whole_upper_body_and_its_tf(procs: ProcessGroup, ros_env: dict[str, str],
+                                                               harness, tmp_path: Path) -> None:
+    """/joint_states has every measured arm_sdk joint (waist, both arms), so robot_state_node, in its own
+    process, places the waist and the right arm too: the whole upper body moves in RViz."""
+    if TFMessage is None:
+        pytest.skip(TF_MISSING_HINT)
+    domain_id = random.SystemRandom().randint(100, 229)
+    pose = {**READY, "waist_yaw_joint": 0.25, "waist_roll_joint": -0.1, "waist_pitch_joint": 0.15,
+            **dict(zip(RIGHT_ARM_JOINTS, (0.4, -0.3, 0.2, 0.5, -0.2, 0.1, 0.3)))}
+    FakeG1Process(procs, tmp_path, domain_id, q0=pose, log_commands=False)
+    op = Operator(harness)
+    static = harness.collect(TFMessage, "/tf_static", TF_STATIC_QOS)
+    moving = harness.collect(TFMessage, "/tf", TF_QOS)
+    start_controller(procs, ros_env, tmp_path, domain_id)
+    procs.start_python("robot_state_node", "spatial_trace_ros.nodes.robot_state_node",
+                       ["--ros-args", "-p", "robot:=g1_left_arm"], env=ros_env)
+    op.wait_connected()
+    op.h.wait(lambda: op.joint_states and len(op.joint_states[-1].name) == len(ARM_SDK_JOINTS), 10.0,
+              "/joint_states with every waist and arm joint")
+    msg = op.joint_states[-1]
+    assert list(msg.name[:7]) == list(LEFT_ARM_JOINTS), "the planner's 7 joints first, in the model's order"
+    assert sorted(msg.name) == sorted(ARM_SDK_JOINTS)
+    measured = dict(zip(msg.name, msg.position, strict=True))
+    for name, q in pose.items():
+        assert measured[name] == pytest.approx(q, abs=2e-3), name
+    assert len(msg.velocity) == len(msg.name)
+
+    # The right hand and the torso placed from the measured waist and right arm, as the URDF's FK has them.
+    op.h.wait(lambda: static and {"waist_yaw_link", "right_elbow_link"} <= frames(moving), 30.0,
+              "TF of the waist and the right arm")
+    tree = edges(static + moving)
+    expected = link_poses(build_description("g1_left_arm"), measured, "pelvis")
+    for link in ("torso_link", "right_rubber_hand", "left_rubber_hand"):
+        np.testing.assert_allclose(chain(tree, "pelvis", link), expected[link], atol=1e-5, err_msg=link)
+    assert np.abs(expected["right_rubber_hand"] - link_poses(build_description("g1_left_arm"), READY, "pelvis")[
+        "right_rubber_hand"]).max() > 0.05, "the right arm's pose must matter in this check"
+
+
+def frames(messages: list) -> set[str]:
+    return {t.child_frame_id for msg in messages for t in msg.transforms}

@@ -5,7 +5,9 @@ parameter files, inline parameters YAML-parsed), for every combination of the ch
 Each node must be a console script of this package or a known external executable; each parameter
 must be one the node's pydantic config declares, with the ROS type the node declares it with, and
 the merged parameters must validate; files named by parameters must exist and load; the camera pose
-lives only in the calibration file the planner is given (no launch argument repeats it).
+lives only in the calibration file the planner is given (no launch argument repeats it). A
+``$(command ...)`` must run this package's installed CLI; it is run here (through
+``python -m spatial_trace_ros.cli``) and its output YAML-parsed as launch_ros does.
 """
 
 from __future__ import annotations
@@ -15,8 +17,12 @@ import itertools
 import json
 import re
 import runpy
+import shlex
+import subprocess
+import sys
 import xml.etree.ElementTree as ET
 from dataclasses import dataclass, field
+from functools import cache
 from pathlib import Path
 from typing import Any
 
@@ -30,9 +36,13 @@ from spatial_trace_ros.geometry.calibration import load_calibration
 from spatial_trace_ros.planning.node_config import PlannerNodeConfig
 from spatial_trace_ros.planning.safety_config import load_safety_config
 from spatial_trace_ros.robots.controller_config import ControllerNodeConfig
+from spatial_trace_ros.robots.description import robot_urdf
 from spatial_trace_ros.robots.description.node_config import RobotStateNodeConfig
+from spatial_trace_ros.robots.description.tool import tool_geometry
+from spatial_trace_ros.robots.model import make_robot_model
 from spatial_trace_ros.ros.dds import large_message_profile
 from spatial_trace_ros.ros.params import ros_parameter_type
+from spatial_trace_ros.tools.description import resolve_tool
 from spatial_trace_ros.trace.config import TraceStageConfig
 
 REPO = Path(__file__).resolve().parents[1]
@@ -47,12 +57,13 @@ NODE_CONFIGS = {
     "robot_state_node": RobotStateNodeConfig,
 }
 # Executables of other packages the launch files start, and launch files of others they include.
-EXTERNAL_EXECUTABLES = {"rviz2": {"rviz2"}}
+EXTERNAL_EXECUTABLES = {"rviz2": {"rviz2"}, "robot_state_publisher": {"robot_state_publisher"}}
 # Launch arguments that once repeated the calibration file's camera pose: it lives in the file only.
 EXTRINSIC_ARGUMENTS = {"camera_parent_frame", "camera_frame", "camera_x", "camera_y", "camera_z", "camera_qx",
                        "camera_qy", "camera_qz", "camera_qw"}
 EXTERNAL_INCLUDES = {"realsense2_camera": {"launch/rs_launch.py"}}
 EXTERNAL_SHARE = Path("/external-share")
+INSTALL_PREFIX = Path("/install-prefix")  # $(find-pkg-prefix spatial_trace_ros)
 SUBSTITUTION = re.compile(r"\$\(([a-z-]+) ([^()]*)\)")
 PYTHON_TYPES = {
     ParameterType.PARAMETER_BOOL: bool, ParameterType.PARAMETER_INTEGER: int,
@@ -83,11 +94,41 @@ def substitute(text: str, values: dict[str, str]) -> str:
             return values[argument]
         if kind == "find-pkg-share":
             return str(REPO if argument == PACKAGE else EXTERNAL_SHARE / argument)
+        if kind == "find-pkg-prefix":
+            assert argument == PACKAGE, f"$(find-pkg-prefix {argument}): only this package's prefix is known"
+            return str(INSTALL_PREFIX)
+        if kind == "command":
+            return run_command(argument)
         raise AssertionError(f"unsupported substitution $({kind} ...) in a launch file")
 
     while SUBSTITUTION.search(text):
         text = SUBSTITUTION.sub(one, text)
     return text
+
+
+def installed_script(path: str) -> str:
+    """The console script ``path`` names in colcon's install prefix (setup.cfg: ``install_scripts``)."""
+    script_dir = INSTALL_PREFIX / "lib" / PACKAGE
+    assert Path(path).parent == script_dir, f"{path} is not in {script_dir}, where colcon installs the scripts"
+    assert Path(path).name in console_scripts(), f"{path}: no such console script in setup.py"
+    assert "install_scripts=$base/lib/spatial_trace_ros" in (REPO / "setup.cfg").read_text()
+    return Path(path).name
+
+
+@cache
+def run_command(argument: str) -> str:
+    """``$(command 'CMD')``: CMD must run our CLI; run it here and return its stdout.
+
+    launch's Command substitution fails on any stderr output (its default), so stderr must stay empty.
+    """
+    words = shlex.split(argument)
+    assert len(words) == 1, f"$(command {argument}): quote the whole command line"
+    program, *cli_args = shlex.split(words[0])
+    assert installed_script(program) == "spatial-trace", f"$(command) runs {program}, not this package's CLI"
+    done = subprocess.run([sys.executable, "-m", "spatial_trace_ros.cli", *cli_args], capture_output=True,
+                          text=True, cwd=REPO, timeout=120)
+    assert done.returncode == 0 and not done.stderr, f"spatial-trace {' '.join(cli_args)} failed: {done.stderr}"
+    return done.stdout
 
 
 def launch_yaml(value: str) -> Any:
@@ -357,6 +398,62 @@ def _check_simulation_agrees(expansion: Expansion, given: dict[str, str]) -> Non
     cal = yaml.safe_load(Path(planner["calibration_file"]).read_text())
     np.testing.assert_allclose(cal["translation_m"], expected["translation_m"], atol=1e-9)
     np.testing.assert_allclose(cal["rotation"]["quaternion_xyzw"], expected["rotation"]["quaternion_xyzw"], atol=1e-9)
+
+
+@pytest.mark.parametrize("name", ["bringup.launch.xml", "sim.launch.xml", "g1.launch.xml"])
+def test_one_publisher_of_the_description_and_each_link_tf(name: str) -> None:
+    """robot_state_publisher:=true hands the description and the links to robot_state_publisher (with
+    the URDF robot_state_node would publish); false keeps them in robot_state_node. Never both."""
+    path = LAUNCH_DIR / name
+    combos = [c for c in choice_combinations(path) if c.get("camera") != "replay"]
+    combos = [c for c in combos if not (c.get("camera") == "sim" and c.get("robot", "").startswith("g1"))]
+    assert {c["robot_state_publisher"] for c in combos} == {"true", "false"}
+    for combo in combos:
+        expansion = expand(path, combo)
+        robot_state = _node(expansion, "robot_state_node").parameters
+        publishers = [n for n in expansion.nodes if n.package == "robot_state_publisher"]
+        if combo["robot_state_publisher"] == "false":
+            assert not publishers, f"{name} {combo}: robot_state_publisher runs unasked"
+            assert robot_state.get("publish_robot_tf", True) is True
+            continue
+        assert len(publishers) == 1, f"{name} {combo}: expected one robot_state_publisher"
+        assert robot_state["publish_robot_tf"] is False, "robot_state_node would publish the links a second time"
+        assert RobotStateNodeConfig.model_validate(robot_state).publish_robot_tf is False
+        assert set(publishers[0].parameters) == {"robot_description"}
+        # The text robot_state_node would publish, as launch_ros hands it over (YAML-parsed: lines folded).
+        tool = tool_geometry(resolve_tool(robot_state.get("tool", ""), robot_state["robot"]))
+        urdf = robot_urdf(robot_state["robot"], tool)
+        assert publishers[0].parameters["robot_description"] == launch_yaml(urdf)
+
+
+@pytest.mark.parametrize("robot", ["ur5e", "g1_left_arm"])
+def test_robot_state_publisher_gets_a_urdf_pinocchio_loads(robot: str) -> None:
+    pin = pytest.importorskip("pinocchio")
+    given = {"robot": robot, "robot_state_publisher": "true", "camera": "realsense"}
+    urdf = _node(expand(LAUNCH_DIR / "bringup.launch.xml", given), "robot_state_publisher").parameters[
+        "robot_description"]
+    assert isinstance(urdf, str) and urdf.lstrip().startswith("<?xml")
+    model = pin.buildModelFromXML(urdf)
+    reference = pin.buildModelFromXML(robot_urdf(robot))
+    assert list(model.names) == list(reference.names) and model.nq == reference.nq
+    frames = {model.frames[i].name for i in range(model.nframes)}
+    assert {"tcp", make_robot_model(robot).base_frame, make_robot_model(robot).tool_frame} <= frames
+    # With the robot's shipped tool too (what a params file with robot_state_node's tool: default gives).
+    tool = tool_geometry(resolve_tool("default", robot))
+    script = INSTALL_PREFIX / "lib" / PACKAGE / "spatial-trace"
+    folded = launch_yaml(run_command(f"'{script} description {robot} --tool default'"))
+    assert folded == launch_yaml(robot_urdf(robot, tool))
+    with_tool = pin.buildModelFromXML(folded)
+    assert f"{tool.name}_link" in {with_tool.frames[i].name for i in range(with_tool.nframes)}
+
+
+def test_command_substitution_runs_only_our_installed_cli() -> None:
+    with pytest.raises(AssertionError, match="not in"):
+        run_command("'/usr/bin/spatial-trace description ur5e'")
+    with pytest.raises(AssertionError, match="no such console script"):
+        run_command(f"'{INSTALL_PREFIX}/lib/{PACKAGE}/xacro robot.urdf.xacro'")
+    with pytest.raises(AssertionError, match="failed"):
+        run_command(f"'{INSTALL_PREFIX}/lib/{PACKAGE}/spatial-trace description ur10'")
 
 
 @pytest.mark.parametrize("path", LAUNCH_FILES, ids=lambda p: p.name)

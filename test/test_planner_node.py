@@ -99,8 +99,8 @@ def test_planner_node_end_to_end(procs, ros_env, harness, tmp_path: Path) -> Non
     def publish_joints() -> None:
         msg = JointState(header=make_header(harness.node.get_clock().now().nanoseconds * 1e-9, ""))
         msg.name = ["elbow_joint", "shoulder_lift_joint", "shoulder_pan_joint", "wrist_1_joint", "wrist_2_joint",
-                    "wrist_3_joint"]  # any order: the node matches by name
-        msg.position = [float(HOME[2]), float(HOME[1]), float(HOME[0]), *map(float, HOME[3:])]
+                    "wrist_3_joint", "other_measured_joint"]  # any order, more joints (G1: waist): matched by name
+        msg.position = [float(HOME[2]), float(HOME[1]), float(HOME[0]), *map(float, HOME[3:]), 1.0]
         joints_pub.publish(msg)
 
     harness.node.create_timer(0.05, publish_joints)

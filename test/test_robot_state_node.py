@@ -145,3 +145,37 @@ def test_bad_tool_is_one_clear_line(procs, ros_env, tmp_path: Path) -> None:
     node = start_node(procs, ros_env, "ur5e", CONFIG / "calibration.sim.yaml", tool=str(tmp_path / "gripper.yaml"))
     assert node.popen.wait(timeout=60) == 2
     assert "tool description" in node.output() and "Traceback" not in node.output()
+def test_beside_robot_state_publisher_only_the_camera(procs, ros_env, harness, tmp_path: Path) -> None:
+    """publish_robot_tf:=false (robot_state_publisher:=true in the launch files): no description, no link
+    TF from this node, which robot_state_publisher publishes; the eye-in-hand camera still follows the tool."""
+    if TFMessage is None:
+        pytest.skip(TF_MISSING_HINT)
+    calibration = tmp_path / "wrist_camera.yaml"
+    calibration.write_text(yaml.safe_dump({
+        "mode": "eye_in_hand", "parent_frame": "tool0", "camera_frame": "camera_color_optical_frame",
+        "translation_m": [0.0, -0.08, 0.04], "rotation": {"rpy_rad": [0.0, 0.0, 0.0]},
+    }))
+    model = make_robot_model("ur5e")
+    descriptions = harness.collect(String, "/robot_description", LATCHED)
+    static = harness.collect(TFMessage, "/tf_static", TF_STATIC_QOS)
+    moving = harness.collect(TFMessage, "/tf", TF_QOS)
+    joints_pub = harness.publisher(JointState, "/joint_states", STATE)
+    node = procs.start("robot_state_node", [
+        sys.executable, "-m", "spatial_trace_ros.nodes.robot_state_node", "--ros-args",
+        "-p", "robot:=ur5e", "-p", f"calibration_file:={calibration}", "-p", "publish_robot_tf:=false",
+    ], env=ros_env)
+    q = np.array([0.2, -1.0, 1.1, -1.5, -1.3, 0.4])
+
+    def publish() -> None:
+        msg = JointState(header=make_header(harness.node.get_clock().now().nanoseconds * 1e-9, ""))
+        msg.name, msg.position = list(model.joint_names), [float(x) for x in q]
+        joints_pub.publish(msg)
+
+    harness.node.create_timer(0.05, publish)
+    harness.wait(lambda: moving or not node.alive(), 30.0, "the camera TF on /tf")
+    assert node.alive(), node.output()
+    assert {t.child_frame_id for msg in moving for t in msg.transforms} == {"camera_color_optical_frame"}
+    assert not descriptions and not static, "robot_state_publisher publishes the description and fixed links"
+    parent, base_T_camera = edges(moving)["camera_color_optical_frame"]
+    assert parent == "base"
+    np.testing.assert_allclose(base_T_camera, model.fk(q) @ load_calibration(calibration).transform.matrix, atol=1e-6)

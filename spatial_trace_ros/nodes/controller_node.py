@@ -189,9 +189,11 @@ class ControllerNode(Node):
     def _publish_state(self, event: StateEvent) -> None:
         stamp = self._now_s()
         state = event.state
-        joints = JointState(name=list(self._model.joint_names), position=[float(x) for x in state.q])
+        # The model's joints first, then any other measured ones (G1: waist, other arm) for their TF.
+        joints = JointState(name=[*self._model.joint_names, *state.other_joints],
+                            position=[*map(float, state.q), *(q for q, _ in state.other_joints.values())])
         if state.qd is not None:
-            joints.velocity = [float(x) for x in state.qd]
+            joints.velocity = [*map(float, state.qd), *(qd for _, qd in state.other_joints.values())]
         finger = self._gripper.finger_joint(event.gripper) if self._gripper is not None else None
         if finger is not None:  # the whole robot in one message: the fingers' opening as one more joint
             joints.name.append(finger[0])

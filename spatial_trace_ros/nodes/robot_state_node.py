@@ -4,8 +4,9 @@ Publishes ``/robot_description`` (std_msgs/String, transient local) built from t
 kinematic facts (``robots/description``) with the tool of the ``tool`` parameter (its shapes and
 ``tcp``), the fixed joints and an eye-to-hand camera on
 ``/tf_static``, and for every ``/joint_states`` message the links' TF (and an eye-in-hand camera,
-placed by the planner's FK) on ``/tf``. With ``publish_robot_tf: false`` it leaves the links to
-robot_state_publisher and publishes only the description and the camera.
+placed by the planner's FK) on ``/tf``. With ``publish_robot_tf: false`` it leaves the description
+and the links to robot_state_publisher (``robot_state_publisher:=true`` in the launch files) and
+publishes only the camera, so no topic or frame ever has two publishers.
 """
 
 from __future__ import annotations
@@ -54,8 +55,9 @@ class RobotStateNode(Node):
         self._description = build_description(self._model, tool_geometry(resolve_tool(cfg.tool, cfg.robot)))
         self._calibration = load_calibration(cfg.calibration_file) if cfg.calibration_file else None
         self._publish_robot_tf = cfg.publish_robot_tf
-        self._description_pub = self.create_publisher(String, TOPICS["robot_description"], LATCHED)
-        self._description_pub.publish(String(data=self._description.to_urdf()))
+        if self._publish_robot_tf:
+            self._description_pub = self.create_publisher(String, TOPICS["robot_description"], LATCHED)
+            self._description_pub.publish(String(data=self._description.to_urdf()))
         if TFMessage is None:
             self.get_logger().warning(TF_MISSING_HINT)
             return

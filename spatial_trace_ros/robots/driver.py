@@ -36,6 +36,9 @@ class RobotState:
     # The robot's own clock or counter (UR: RTDE timestamp [s]; G1: rt/lowstate tick [ms]); it must
     # advance while the robot talks. None: the driver has none (then staleness is not judged).
     robot_clock: float | None = None
+    # Measured joints the model does not move, name -> (position [rad], velocity [rad/s]); e.g. the G1's
+    # waist and other arm, so /joint_states carries the whole upper body for its TF.
+    other_joints: dict[str, tuple[float, float]] = field(default_factory=dict)
 
     @property
     def ok(self) -> bool:

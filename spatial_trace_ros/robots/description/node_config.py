@@ -22,6 +22,7 @@ class RobotStateNodeConfig(BaseModel):
         "tool0), 'default' = the robot's config/tool.<robot>_*.yaml, or a YAML path", json_schema_extra=_RO,
     )
     publish_robot_tf: bool = Field(
-        True, description="publish the links' TF from /joint_states; false where robot_state_publisher does it",
+        True, description="publish /robot_description and the links' TF; false where robot_state_publisher does both "
+                          "(the camera TF is published either way)",
         json_schema_extra=_RO,
     )

@@ -16,7 +16,8 @@ from this PC; a damped hold from here would). ``connect`` only joins and listens
 over by ``prepare_motion`` at the start of a run the operator asked for, from wherever it then is,
 after checking afresh that the robot talks and every joint is inside its limits; a reconnect never
 takes it. ``read_state`` reports the lowstate ``tick`` as the robot clock, so a robot whose state
-stops advancing (same tick again and again) stops a run.
+stops advancing (same tick again and again) stops a run, and carries the measured waist and other
+arm in ``other_joints`` (only measured: nothing commands them beyond holding them under arm_sdk).
 
 ``cyclonedds`` is imported when connecting, so the factory, the config checks and the errors work
 without the optional ``[g1]`` extra.
@@ -41,6 +42,7 @@ from spatial_trace_ros.robots.g1.motors import (
     ARM_SDK_JOINTS,
     ARM_SDK_WEIGHT_SLOT,
     LEFT_ARM_JOINTS,
+    MOTOR_SLOT,
     RIGHT_ARM_JOINTS,
     slots,
 )
@@ -115,6 +117,8 @@ class G1ArmDriver(RobotDriver):
         self.stats = DriverStats()
         self._arm_slots = slots(model.joint_names)
         self._sdk_slots = slots(ARM_SDK_JOINTS)
+        # The waist and the other arm: measured only, reported so the whole upper body shows on TF.
+        self._other_slots = {name: MOTOR_SLOT[name] for name in ARM_SDK_JOINTS if name not in model.joint_names}
         self._lock = threading.Lock()
         self._commander = ArmSdkCommander(tuple(model.joint_names), self.config)
         self._mailbox = LowStateMailbox()
@@ -328,6 +332,8 @@ class G1ArmDriver(RobotDriver):
             ready=phase is Phase.ENGAGED or (phase is Phase.RELEASED and not fault),
             fault=fault,
             qd=sample.dq[self._arm_slots],
+            other_joints={name: (float(sample.q[slot]), float(sample.dq[slot]))
+                          for name, slot in self._other_slots.items()},
         )
 
     # -- command thread ----------------------------------------------------------------------------
