@@ -7,7 +7,8 @@ import numpy as np
 import pytest
 
 from spatial_trace_ros.errors import ConfigError
-from spatial_trace_ros.planning.task import check_task_plan, decode_actions, encode_actions, task_kind
+from spatial_trace_ros.planning.plan_identity import encode_actions
+from spatial_trace_ros.planning.task import check_task_plan, decode_actions, task_kind
 from spatial_trace_ros.ros.plan_msgs import joint_trajectory_to_plan, plan_to_joint_trajectory
 from spatial_trace_ros.sim.task_eval import SimTaskExecutor
 from spatial_trace_ros.sim.tasks import plan_task
@@ -158,6 +159,7 @@ def test_received_task_plan_through_the_table_is_refused_by_the_controller_check
 
 def test_tool_geometry_sees_keep_out_zones_and_the_guard_checks_the_tool(cell: SimTaskExecutor) -> None:
     from spatial_trace_ros.planning.safety import SetpointGuard
+    from spatial_trace_ros.planning.tool_geometry import HeldEnvelope
 
     geometry = cell.tasks.geometry
     flange = np.eye(4)
@@ -166,11 +168,22 @@ def test_tool_geometry_sees_keep_out_zones_and_the_guard_checks_the_tool(cell: S
     found = geometry.check_path(np.stack([flange, flange]))
     assert any(r.code == "TOOL_COLLISION" and "robot_base" in r.message for r in found), found
     flange[:3, 3] = [0.5, 0.0, 0.12]  # the fingers 3 cm into the table
-    guard = SetpointGuard(cell.safety, cell.model)
-    assert guard.check_pose(flange, flange, 0.008) is None  # the flange alone is fine
-    guard.tool_check = lambda pose: next(iter(geometry.check_path(np.stack([pose, pose]))), None)
-    refused = guard.check_pose(flange, flange, 0.008)
+    q = cell.model.ik(flange, cell.world.joint_positions())
+    assert q is not None
+    assert SetpointGuard(cell.safety, cell.model).check_pose(flange, flange, 0.008, q) is None  # the flange alone
+    guard = SetpointGuard(cell.safety, cell.model, tool=geometry)
+    refused = guard.check_pose(flange, flange, 0.008, q)
     assert refused is not None and refused.code == "TOOL_COLLISION" and "table" in refused.message
+    # held from a grasp 5 cm above the table (the object is 7.5 cm tall): lowered so the tool clears the
+    # table but the object's bottom is 2 cm below it; refused only while the object is held
+    flange[:3, 3] = [0.5, 0.0, 0.18]
+    q = cell.model.ik(flange, q)
+    assert guard.check_pose(flange, flange, 0.008, q) is None
+    guard.held = HeldEnvelope.from_grasp(cell.world.tool, 0.05, cell.safety.table.z_m)
+    refused = guard.check_pose(flange, flange, 0.008, q)
+    assert refused is not None and refused.code == "HELD_OBJECT_COLLISION" and "table" in refused.message
+    guard.held = None  # released
+    assert guard.check_pose(flange, flange, 0.008, q) is None
 
 
 def test_dry_run_task_moves_neither_arm_nor_fingers(cell: SimTaskExecutor) -> None:

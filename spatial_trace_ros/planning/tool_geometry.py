@@ -21,7 +21,7 @@ import numpy as np
 
 from spatial_trace_ros.planning import volumes
 from spatial_trace_ros.planning.plan import SafetyReason
-from spatial_trace_ros.planning.safety import SafetyCode, reason
+from spatial_trace_ros.planning.safety.codes import SafetyCode, reason
 from spatial_trace_ros.planning.safety_config import BoxZone, CylinderZone, SafetyConfig
 from spatial_trace_ros.robots.model import RobotModel
 from spatial_trace_ros.tools.description import BoxShape, CapsuleShape, ToolDescription

@@ -18,7 +18,7 @@ from dataclasses import dataclass, field, replace
 
 import numpy as np
 
-from spatial_trace_ros.planning.plan import Plan, SafetyReason, ToolAction
+from spatial_trace_ros.planning.plan import Plan, ToolAction
 from spatial_trace_ros.planning.safety import CandidatePath, SafetyFilter
 from spatial_trace_ros.planning.tool_geometry import HeldEnvelope, ToolGeometry
 from spatial_trace_ros.robots.execution import ExecutionLoop, ExecutionResult
@@ -96,17 +96,10 @@ class TaskRunner:
 
     def _guard_tool(self, loop: ExecutionLoop) -> None:
         """Let the run-time guard check the tool, and the held object while one is held, at each setpoint."""
-        geometry = self.geometry
-        if geometry is None or not hasattr(loop.guard, "tool_check"):
+        if self.geometry is None:
             return
-        envelope = self._envelope if self.progress is not None and self.progress.holding else None
-        held = np.ones(2, bool) if envelope is not None else None
-
-        def check(base_T_flange: np.ndarray) -> SafetyReason | None:
-            found = geometry.check_path(np.stack([base_T_flange, base_T_flange]), None, held, envelope)
-            return found[0] if found else None
-
-        loop.guard.tool_check = check
+        loop.guard.tool = self.geometry
+        loop.guard.held = self._envelope if self.progress is not None and self.progress.holding else None
 
     def run(self, plan: Plan, dry_run: bool = False) -> tuple[ExecutionResult, TaskProgress | None]:
         """Run ``plan``; ``dry_run``: the tool actions are checked and reported, not sent (the loop's
