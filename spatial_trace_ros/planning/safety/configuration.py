@@ -16,6 +16,7 @@ import numpy as np
 from spatial_trace_ros.planning import volumes
 from spatial_trace_ros.planning.plan import SafetyReason
 from spatial_trace_ros.planning.safety.codes import SafetyCode, count, reason, xyz, zone_label
+from spatial_trace_ros.planning.safety.screen import ConfigurationScreen
 from spatial_trace_ros.planning.safety.zones import segments_hit_zone
 from spatial_trace_ros.planning.safety_config import SafetyConfig
 from spatial_trace_ros.robots.model import RobotModel
@@ -35,6 +36,7 @@ class WaypointChecks:
                                                                        model.upper_rad))]
         self._link_zones = [z for z in config.keep_out_zones if z.check_links]
         self._lo, self._hi = config.workspace_min, config.workspace_max
+        self._screen = ConfigurationScreen(config, model)
 
     # -- the TCP ---------------------------------------------------------------------------------------
     def positions(self, pos: np.ndarray, start: np.ndarray | None = None) -> list[SafetyReason]:
@@ -81,7 +83,11 @@ class WaypointChecks:
     def check(self, poses: np.ndarray, joints: np.ndarray,
               start: np.ndarray | None = None) -> tuple[list[SafetyReason], np.ndarray]:
         """Every position- and configuration-dependent check; also the speed factor (N,) near singularities.
-        ``start``: the TCP position the first pose is reached from (its way is checked too)."""
+        ``start``: the TCP position the first pose is reached from (its way is checked too). One
+        waypoint (the run-time guard's case) first goes through the scalar ``ConfigurationScreen``:
+        when it is certainly clear, nothing is left to report."""
+        if len(poses) == 1 and self._screen.clear(poses[0], joints[0], start):
+            return [], np.ones(1)
         cfg, model = self.config, self.model
         pos = poses[:, :3, 3]
         out = self.positions(pos, start)

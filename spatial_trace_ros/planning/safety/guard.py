@@ -109,7 +109,9 @@ class SetpointGuard:
         ``q_start``: the arm (``WaypointChecks``), then the tool and the held object along the way."""
         found, _ = self.checks.check(poses, joints, start[:3, 3])
         bad = refusals(found)
-        if not bad and self.tool is not None:
+        if not bad and self.tool is not None and not (
+                len(poses) == 1 and np.all(np.isfinite(joints))
+                and self.tool.step_clear(start, poses[0], joints[0], self.held)):
             way = np.concatenate([start[None], poses])
             q_way = np.vstack([q_start[None], joints])
             held = np.ones(len(way), bool) if self.held is not None else None
