@@ -23,7 +23,12 @@ import numpy as np
 from spatial_trace_ros.planning import volumes
 from spatial_trace_ros.planning.plan import SafetyReason
 from spatial_trace_ros.planning.safety.codes import SafetyCode, reason
-from spatial_trace_ros.planning.safety.screen import SCREEN_MARGIN, segment_clear_of_zone, segment_distance
+from spatial_trace_ros.planning.safety.screen import (
+    SCREEN_MARGIN,
+    bounding_spheres,
+    segment_clear_of_zone,
+    segments_apart,
+)
 from spatial_trace_ros.planning.safety_config import BoxZone, CylinderZone, SafetyConfig
 from spatial_trace_ros.robots.model import RobotModel
 from spatial_trace_ros.tools.description import BoxShape, CapsuleShape, ToolDescription
@@ -97,6 +102,8 @@ class ToolGeometry:
         self._caps = [(a.tolist(), b.tolist(), float(r)) for a, b, r in zip(self._a, self._b, self._r, strict=True)]
         self._reach_m = max((float(np.linalg.norm(v)) for v in (*self._a, *self._b)), default=0.0)
         self._held_corners: dict[HeldEnvelope, tuple[list[list[float]], float]] = {}
+        self._floor = float(config.table.z_m if config.table.enabled else config.workspace_min[2])
+        self._ws_lo, self._ws_hi = [float(v) for v in config.workspace_min], [float(v) for v in config.workspace_max]
 
     # -- geometry -------------------------------------------------------------------------------------
     def capsules(self, base_T_flange: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -150,8 +157,7 @@ class ToolGeometry:
             return [r00 * v[0] + r01 * v[1] + r02 * v[2] + px, r10 * v[0] + r11 * v[1] + r12 * v[2] + py,
                     r20 * v[0] + r21 * v[1] + r22 * v[2] + pz]
 
-        floor = cfg.table.z_m if cfg.table.enabled else cfg.workspace_min[2]
-        lo, hi = cfg.workspace_min, cfg.workspace_max
+        floor, lo, hi = self._floor, self._ws_lo, self._ws_hi
         zones = cfg.keep_out_zones
         if self._caps:
             links: tuple[list, list, list] | None = None
@@ -160,6 +166,7 @@ class ToolGeometry:
                 p0, p1, radii = self.model.capsule_segments_many(q[None])
                 n_links = p0.shape[1] - WRIST_LINKS
                 links = (p0[0].tolist(), p1[0].tolist(), radii.tolist())
+                spheres = bounding_spheres(links[0][:n_links], links[1][:n_links])
             for a_f, b_f, r in self._caps:
                 a, b = place(a_f), place(b_f)
                 g = r + delta
@@ -172,8 +179,9 @@ class ToolGeometry:
                     return False
                 if links is not None:
                     margin = cfg.self_collision.margin_m + g
-                    if any(segment_distance(a, b, links[0][j], links[1][j]) - links[2][j] <= margin
-                           for j in range(n_links)):
+                    sphere = bounding_spheres([a], [b])[0]
+                    if not all(segments_apart(a, b, links[0][j], links[1][j], sphere, spheres[j], margin + links[2][j])
+                               for j in range(n_links)):
                         return False
         if held is not None:
             corners = [place(c) for c in held[0]]  # every checked point of the box lies in their hull

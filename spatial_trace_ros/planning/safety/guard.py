@@ -18,16 +18,15 @@ bench/bench_ur_controller.py (target: under 10 % of a 2 ms period).
 
 from __future__ import annotations
 
+import math
 from typing import TYPE_CHECKING
 
 import numpy as np
-from scipy.spatial.transform import Rotation
 
 from spatial_trace_ros.planning.plan import SafetyReason
 from spatial_trace_ros.planning.safety.codes import SafetyCode, reason, refusals, xyz
 from spatial_trace_ros.planning.safety.configuration import WaypointChecks
 from spatial_trace_ros.planning.safety_config import SafetyConfig
-from spatial_trace_ros.planning.timing import rotation_angles
 from spatial_trace_ros.robots.model import RobotModel
 
 if TYPE_CHECKING:  # planning.tool_geometry imports this package: no import at run time
@@ -67,7 +66,7 @@ class SetpointGuard:
         if step / dt_s > m.max_tcp_speed_mps * self._speed_factor:
             return reason(SafetyCode.TCP_SPEED, f"TCP speed {step / dt_s:.3f} m/s is above "
                           f"{m.max_tcp_speed_mps:.3f} m/s; stopping", value=step / dt_s, limit=m.max_tcp_speed_mps)
-        ang = float(rotation_angles(np.stack([prev, target]))[0]) / dt_s
+        ang = _rotation_angle(prev, target) / dt_s
         if ang > m.max_tool_angular_speed_radps * self._speed_factor:
             return reason(SafetyCode.TOOL_ANGULAR_SPEED, f"tool rotation {ang:.3f} rad/s is above "
                           f"{m.max_tool_angular_speed_radps:.3f} rad/s; stopping", value=ang,
@@ -181,7 +180,7 @@ class SetpointGuard:
         horizon = self.config.runtime.twist_horizon_s
         ahead = tcp.copy()
         ahead[:3, 3] += twist[:3] * horizon
-        ahead[:3, :3] = Rotation.from_rotvec(twist[3:] * horizon).as_matrix() @ tcp[:3, :3]
+        ahead[:3, :3] = _rotation_matrix(twist[3:] * horizon) @ tcp[:3, :3]
         q = self.model.ik(ahead, q_measured)
         if q is None:
             return reason(SafetyCode.UNREACHABLE, f"the speed command leads the TCP to {xyz(ahead[:3, 3])}, which "
@@ -239,3 +238,19 @@ class SetpointGuard:
                           f"{limit:.3f} m): the arm does not follow (collision, payload, controller); stopping",
                           value=error_m, limit=limit)
         return None
+
+
+def _rotation_angle(a: np.ndarray, b: np.ndarray) -> float:
+    """The angle [rad] between the rotations of poses ``a`` and ``b`` (as ``timing.rotation_angles``)."""
+    cos = (float(np.einsum("ij,ij", a[:3, :3], b[:3, :3])) - 1.0) / 2.0
+    return math.acos(min(max(cos, -1.0), 1.0))
+
+
+def _rotation_matrix(rotvec: np.ndarray) -> np.ndarray:
+    """Rotation matrix of a rotation vector (Rodrigues), without scipy's per-call overhead."""
+    angle = float(np.linalg.norm(rotvec))
+    if angle == 0.0:
+        return np.eye(3)
+    x, y, z = (rotvec / angle).tolist()
+    k = np.array([[0.0, -z, y], [z, 0.0, -x], [-y, x, 0.0]])
+    return np.eye(3) + math.sin(angle) * k + (1.0 - math.cos(angle)) * (k @ k)

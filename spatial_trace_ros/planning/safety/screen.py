@@ -54,6 +54,21 @@ def segment_distance(a0: list[float], a1: list[float], b0: list[float], b1: list
                      (b0[0] + d2[0] * t, b0[1] + d2[1] * t, b0[2] + d2[2] * t))
 
 
+def bounding_spheres(a: list[list[float]], b: list[list[float]]) -> list[tuple[list[float], float]]:
+    """Centre and radius of the sphere around each segment a[k]-b[k] (for a cheap first distance test)."""
+    return [([(p[0] + q[0]) / 2, (p[1] + q[1]) / 2, (p[2] + q[2]) / 2], math.dist(p, q) / 2)
+            for p, q in zip(a, b, strict=True)]
+
+
+def segments_apart(a0: list[float], a1: list[float], b0: list[float], b1: list[float],
+                   sa: tuple[list[float], float], sb: tuple[list[float], float], gap_m: float) -> bool:
+    """True when segments a0-a1 and b0-b1 (bounding spheres ``sa``, ``sb``) are more than ``gap_m``
+    apart: the spheres decide far pairs, the exact distance the rest."""
+    if math.dist(sa[0], sb[0]) - sa[1] - sb[1] > gap_m:
+        return True
+    return segment_distance(a0, a1, b0, b1) > gap_m
+
+
 def segment_clear_of_zone(a: list[float], b: list[float], grow_m: float, zone: BoxZone | CylinderZone) -> bool:
     """True when every point of segment a-b, grown by ``grow_m``, is certainly outside the zone (a box:
     the grown bounding box misses it; a cylinder: the z ranges miss or the xy way passes outside)."""
@@ -127,7 +142,8 @@ class ConfigurationScreen:
                 return False
         if cfg.self_collision.enabled:
             margin = cfg.self_collision.margin_m + SCREEN_MARGIN
+            spheres = bounding_spheres(a, b)
             for i, j in self._pairs:
-                if segment_distance(a[i], b[i], a[j], b[j]) - (r[i] + r[j]) < margin:
+                if not segments_apart(a[i], b[i], a[j], b[j], spheres[i], spheres[j], margin + r[i] + r[j]):
                     return False
         return True
