@@ -80,13 +80,13 @@ class WaypointChecks:
         return out
 
     # -- the arm ---------------------------------------------------------------------------------------
-    def check(self, poses: np.ndarray, joints: np.ndarray,
-              start: np.ndarray | None = None) -> tuple[list[SafetyReason], np.ndarray]:
+    def check(self, poses: np.ndarray, joints: np.ndarray, start: np.ndarray | None = None,
+              screen: bool = True) -> tuple[list[SafetyReason], np.ndarray]:
         """Every position- and configuration-dependent check; also the speed factor (N,) near singularities.
         ``start``: the TCP position the first pose is reached from (its way is checked too). One
         waypoint (the run-time guard's case) first goes through the scalar ``ConfigurationScreen``:
-        when it is certainly clear, nothing is left to report."""
-        if len(poses) == 1 and self._screen.clear(poses[0], joints[0], start):
+        when it is certainly clear, nothing is left to report (``screen=False``: the array checks only)."""
+        if screen and len(poses) == 1 and self._screen.clear(poses[0], joints[0], start):
             return [], np.ones(1)
         cfg, model = self.config, self.model
         pos = poses[:, :3, 3]
