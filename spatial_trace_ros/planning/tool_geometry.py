@@ -101,7 +101,7 @@ class ToolGeometry:
         self.names = names
         self._caps = [(a.tolist(), b.tolist(), float(r)) for a, b, r in zip(self._a, self._b, self._r, strict=True)]
         self._reach_m = max((float(np.linalg.norm(v)) for v in (*self._a, *self._b)), default=0.0)
-        self._held_corners: dict[HeldEnvelope, tuple[list[list[float]], float]] = {}
+        self._held_corners: dict[HeldEnvelope, tuple[list[float], list[list[float]], list[float], float]] = {}
         self._floor = float(config.table.z_m if config.table.enabled else config.workspace_min[2])
         self._ws_lo, self._ws_hi = [float(v) for v in config.workspace_min], [float(v) for v in config.workspace_max]
 
@@ -145,13 +145,13 @@ class ToolGeometry:
         the target pose (rotation angle x the farthest point from the flange, plus the translation),
         so the volumes at the target, grown by ``delta``, must clear every limit."""
         cfg = self.config
-        rs, rt = start[:3, :3], target[:3, :3]
-        cos = (float(np.einsum("ij,ij", rs, rt)) - 1.0) / 2.0
+        s0, s1, s2 = start[:3].tolist()
+        (r00, r01, r02, px), (r10, r11, r12, py), (r20, r21, r22, pz) = t0, t1, t2 = target[:3].tolist()
+        cos = (sum(a * b for a, b in zip(s0[:3] + s1[:3] + s2[:3], t0[:3] + t1[:3] + t2[:3], strict=True)) - 1.0) / 2.0
         angle = math.acos(min(max(cos, -1.0), 1.0))
         held = self._corners(envelope) if envelope is not None else None
-        reach = max(self._reach_m, held[1] if held else 0.0)
-        delta = angle * reach + float(np.linalg.norm(target[:3, 3] - start[:3, 3])) + SCREEN_MARGIN
-        (r00, r01, r02, px), (r10, r11, r12, py), (r20, r21, r22, pz) = target[:3].tolist()
+        reach = max(self._reach_m, held[3] if held else 0.0)
+        delta = angle * reach + math.dist((s0[3], s1[3], s2[3]), (px, py, pz)) + SCREEN_MARGIN
 
         def place(v: list[float]) -> list[float]:
             return [r00 * v[0] + r01 * v[1] + r02 * v[2] + px, r10 * v[0] + r11 * v[1] + r12 * v[2] + py,
@@ -163,9 +163,9 @@ class ToolGeometry:
             links: tuple[list, list, list] | None = None
             n_links = 0
             if cfg.self_collision.enabled and q is not None:
-                p0, p1, radii = self.model.capsule_segments_many(q[None])
-                n_links = p0.shape[1] - WRIST_LINKS
-                links = (p0[0].tolist(), p1[0].tolist(), radii.tolist())
+                one = self.model.one_configuration(q)
+                n_links = len(one.radii) - WRIST_LINKS
+                links = (one.p0, one.p1, one.radii)
                 spheres = bounding_spheres(links[0][:n_links], links[1][:n_links])
             for a_f, b_f, r in self._caps:
                 a, b = place(a_f), place(b_f)
@@ -183,29 +183,34 @@ class ToolGeometry:
                     if not all(segments_apart(a, b, links[0][j], links[1][j], sphere, spheres[j], margin + links[2][j])
                                for j in range(n_links)):
                         return False
-        if held is not None:
-            corners = [place(c) for c in held[0]]  # every checked point of the box lies in their hull
-            g = delta
-            if min(c[2] for c in corners) - g <= floor - PLACE_TOLERANCE_M:
+        if held is not None:  # every checked point of the box lies in its axis-aligned bounds in the base frame
+            (cx, cy, cz), rot = place(held[0]), held[1]
+            m = [[r00 * f[0] + r01 * f[1] + r02 * f[2], r10 * f[0] + r11 * f[1] + r12 * f[2],
+                  r20 * f[0] + r21 * f[1] + r22 * f[2]] for f in rot]  # columns of base_R_tcp
+            hx, hy, hz = held[2]
+            ex = [abs(m[0][k]) * hx + abs(m[1][k]) * hy + abs(m[2][k]) * hz + delta for k in range(3)]
+            box_lo, box_hi = [cx - ex[0], cy - ex[1], cz - ex[2]], [cx + ex[0], cy + ex[1], cz + ex[2]]
+            if box_lo[2] <= floor - PLACE_TOLERANCE_M:
                 return False
-            if not all(lo[0] + g < c[0] < hi[0] - g and lo[1] + g < c[1] < hi[1] - g and c[2] < hi[2] - g
-                       for c in corners):
+            if not (lo[0] < box_lo[0] and box_hi[0] < hi[0] and lo[1] < box_lo[1] and box_hi[1] < hi[1]
+                    and box_hi[2] < hi[2]):
                 return False
-            box_lo = [min(c[k] for c in corners) for k in range(3)]
-            box_hi = [max(c[k] for c in corners) for k in range(3)]
-            for zone in zones:
-                if not _box_clear_of_zone(box_lo, box_hi, g, zone):
-                    return False
+            if not all(_box_clear_of_zone(box_lo, box_hi, 0.0, zone) for zone in zones):
+                return False
         return True
 
-    def _corners(self, envelope: HeldEnvelope) -> tuple[list[list[float]], float]:
-        """The held box's 8 corners in the flange frame and their farthest distance from the flange."""
+    def _corners(self, envelope: HeldEnvelope) -> tuple[list[float], list[list[float]], list[float], float]:
+        """The held box in the flange frame: its centre, the TCP frame's axes (columns), its half sizes
+        along them, and the farthest corner's distance from the flange."""
         if envelope not in self._held_corners:
             pts = envelope.points_tcp()
             lo, hi = pts.min(axis=0), pts.max(axis=0)
+            f_T_t = self.tool.flange_T_tcp
             corners = np.array([[x, y, z] for x in (lo[0], hi[0]) for y in (lo[1], hi[1]) for z in (lo[2], hi[2])])
-            flange = corners @ self.tool.flange_T_tcp[:3, :3].T + self.tool.flange_T_tcp[:3, 3]
-            self._held_corners = {envelope: (flange.tolist(), float(np.linalg.norm(flange, axis=1).max()))}
+            flange = corners @ f_T_t[:3, :3].T + f_T_t[:3, 3]
+            centre = f_T_t[:3, :3] @ ((lo + hi) / 2) + f_T_t[:3, 3]
+            self._held_corners = {envelope: (centre.tolist(), f_T_t[:3, :3].T.tolist(), ((hi - lo) / 2).tolist(),
+                                             float(np.linalg.norm(flange, axis=1).max()))}
         return self._held_corners[envelope]
 
     # -- checks ---------------------------------------------------------------------------------------

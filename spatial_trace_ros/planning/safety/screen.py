@@ -127,15 +127,14 @@ class ConfigurationScreen:
     # -- the arm ---------------------------------------------------------------------------------------
     def _arm_clear(self, q: np.ndarray) -> bool:
         cfg, model = self.config, self.model
-        qs = q[None]
-        jac = model.conditioning_jacobians(qs)[0]
+        one = model.one_configuration(q)
+        jac = one.jacobian
         eig = np.linalg.eigvalsh(jac.T @ jac if jac.shape[1] <= 6 else jac @ jac.T)
         lo, hi = float(eig[0]), float(eig[-1])
         limit = cfg.singularity.slow_down_condition * (1.0 - SCREEN_MARGIN)
         if not (lo > hi * 1e-14 and hi < lo * limit * limit):
             return False
-        p0, p1, radii = model.capsule_segments_many(qs)
-        a, b, r = p0[0].tolist(), p1[0].tolist(), radii.tolist()
+        a, b, r = one.p0, one.p1, one.radii
         if cfg.table.enabled and cfg.table.check_links:
             floor = cfg.table.z_m + SCREEN_MARGIN
             if any(min(a[k][2], b[k][2]) - r[k] < floor for k in range(1, len(r))):

@@ -22,7 +22,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from spatial_trace_ros.robots.model import Capsule, RobotModel
+from spatial_trace_ros.robots.model import Capsule, OneConfiguration, RobotModel
 
 TWO_PI = 2.0 * np.pi
 # Tolerance on the cosine arguments of the closed form: poses this far past the boundary of the
@@ -120,6 +120,8 @@ class UrKinematics(RobotModel):
         self._frames_cache: tuple[bytes, np.ndarray] | None = None  # (joint rows as bytes, frames)
         self._cos_alpha, self._sin_alpha = np.cos(UR_ALPHA).tolist(), np.sin(UR_ALPHA).tolist()
         self._dh_a, self._dh_d = dh.a.tolist(), dh.d.tolist()
+        self._radii_list = list(UR_CAPSULE_RADII_M)
+        self._one_cache: tuple[bytes, OneConfiguration] | None = None
 
     # -- forward kinematics -----------------------------------------------------------------------
     def link_frames_many(self, qs: np.ndarray) -> np.ndarray:
@@ -147,7 +149,14 @@ class UrKinematics(RobotModel):
         return frames
 
     def _frames_one(self, q: np.ndarray) -> np.ndarray:
-        """``link_frames_many`` of one row (1, 7, 4, 4), the DH product written out per joint:
+        """``link_frames_many`` of one row (1, 7, 4, 4)."""
+        frames = np.zeros((1, 7, 4, 4))
+        frames[0, :, :3, :] = np.array(self._chain_one(q)).transpose(0, 2, 1)
+        frames[0, :, 3, 3] = 1.0
+        return frames
+
+    def _chain_one(self, q: np.ndarray) -> list[tuple[tuple[float, ...], ...]]:
+        """The frames' axes and origins (x, y, z, p) of one row, the DH product written out per joint:
         x' = c x + s y, y' = ca (c y - s x) + sa z, z' = ca z - sa (c y - s x), p' = p + a x' + d z."""
         x, y, z, p = (1.0, 0.0, 0.0), (0.0, 1.0, 0.0), (0.0, 0.0, 1.0), (0.0, 0.0, 0.0)
         rows = [(x, y, z, p)]
@@ -161,10 +170,26 @@ class UrKinematics(RobotModel):
                  p[2] + a * nx[2] + d * rows[-1][2][2])
             x, y = nx, ny
             rows.append((x, y, z, p))
-        frames = np.zeros((1, 7, 4, 4))
-        frames[0, :, :3, :] = np.array(rows).transpose(0, 2, 1)
-        frames[0, :, 3, 3] = 1.0
-        return frames
+        return rows
+
+    def one_configuration(self, q: np.ndarray) -> OneConfiguration:
+        """The Jacobian (columns z_i x (p_tool - p_i); z_i) and the capsules straight from the scalar
+        chain; the last answer is kept (the guard's screens ask twice for the same joints)."""
+        q = np.asarray(q, float).reshape(6)
+        key = q.tobytes()
+        cached = self._one_cache
+        if cached is not None and cached[0] == key:
+            return cached[1]
+        rows = self._chain_one(q)
+        origins = [list(r[3]) for r in rows]
+        tx, ty, tz = rows[6][3]
+        jac = []
+        for _, _, (zx, zy, zz), (px, py, pz) in rows[:6]:
+            rx, ry, rz = tx - px, ty - py, tz - pz
+            jac.append((zy * rz - zz * ry, zz * rx - zx * rz, zx * ry - zy * rx, zx, zy, zz))
+        one = OneConfiguration(np.array(jac).T, origins[:-1], origins[1:], self._radii_list)
+        self._one_cache = (key, one)
+        return one
 
     def fk_many(self, qs: np.ndarray) -> np.ndarray:
         return self.link_frames_many(qs)[:, -1].copy()
