@@ -8,6 +8,7 @@ Nothing moves unless every check passes, and every refusal says why in words a p
 - ``zones``: segments and capsules against keep-out zones (swept checks);
 - ``configuration``: TCP positions and joint configurations (workspace, zones, table, limits,
   singularity, self-collision), shared by both stages;
+- ``screen``: the run-time guard's scalar "certainly clear" screen of one configuration;
 - ``filter``: ``SafetyFilter``, a whole path in, a timed plan with a verdict out;
 - ``guard``: ``SetpointGuard``, every setpoint kind checked in full before it is sent.
 
