@@ -186,6 +186,34 @@ def test_tool_geometry_sees_keep_out_zones_and_the_guard_checks_the_tool(cell: S
     assert guard.check_pose(flange, flange, 0.008, q) is None
 
 
+def test_the_guard_checks_the_held_object_from_the_grasp_to_the_release(cell: SimTaskExecutor) -> None:
+    """After a real grasp the run-time guard refuses a setpoint that pushes the held object into the
+    table though the TCP and the fingers clear it; after a place (release) nothing is held any more."""
+    from spatial_trace_ros.planning.safety import SetpointGuard
+    from spatial_trace_ros.robots.task_runner import TaskRunner
+
+    cell.reset()
+    truth = plan_task(INTO_BOWL, cell.scene, cell.base_T_camera)
+    q = cell.world.joint_positions()
+    runner = TaskRunner(cell.gripper, cell.world.tool, cell._loop, cell.filter)
+    result, progress = runner.run(cell.tasks.plan(truth.points_m, "pick_up", q, q).plan)
+    assert result.succeeded and progress is not None and progress.grasp_outcome() == "held", result.reason
+    guard = cell.guard
+    assert guard.tool is runner.geometry and guard.held is not None
+    q_now = cell.world.joint_positions()
+    flange = cell.model.fk(q_now)
+    tcp_z = (flange @ cell.world.tool.flange_T_tcp)[2, 3]
+    bottom_z = tcp_z - (guard.held.size_m[2] - guard.held.grasp_depth_m)
+    lower = flange.copy()
+    lower[2, 3] -= bottom_z + 0.02  # the object's bottom 2 cm into the table
+    assert SetpointGuard(cell.safety, cell.model, tool=runner.geometry).check_pose(flange, lower, 0.2, q_now) is None
+    refused = guard.check_pose(flange, lower, 0.2, q_now)
+    assert refused is not None and refused.code == "HELD_OBJECT_COLLISION" and "table" in refused.message
+    cell.reset()
+    out = cell.run(INTO_BOWL)
+    assert out.execution == "succeeded" and cell.guard.held is None, out.as_dict()
+
+
 def test_dry_run_task_moves_neither_arm_nor_fingers(cell: SimTaskExecutor) -> None:
     from spatial_trace_ros.robots.dry_run import DryRunDriver
     from spatial_trace_ros.robots.execution import ExecutionLoop
