@@ -14,7 +14,6 @@ import yaml
 from spatial_trace_ros.errors import ConfigError
 from spatial_trace_ros.planning.plan import Plan, SafetyReason, Verdict
 from spatial_trace_ros.planning.safety import (
-    AttachedCapsule,
     CandidatePath,
     SafetyCode,
     SafetyConfig,
@@ -25,7 +24,9 @@ from spatial_trace_ros.planning.safety import (
     safety_config_from_dict,
     verdict_of,
 )
+from spatial_trace_ros.planning.tool_geometry import ToolGeometry
 from spatial_trace_ros.robots.ur.kinematics import ur5e
+from spatial_trace_ros.tools.description import tool_from_dict
 
 REPO = Path(__file__).resolve().parents[1]
 MODEL = ur5e()
@@ -404,18 +405,21 @@ def test_zones_with_check_links_keep_the_whole_arm_out() -> None:
 
 
 def test_attached_tool_capsules_join_the_checks() -> None:
-    """A 50 cm rod on the flange: the TCP stays high, the rod's tip would go through the table."""
-    rod = AttachedCapsule("rod", (0.0, 0.0, 0.0), (0.0, 0.0, 0.5), 0.02)
+    """A 50 cm rod on the flange (a tool description): the TCP stays high, the rod's tip would go
+    through the table."""
+    rod = {"name": "rod", "robots": ["ur5e"], "gripper": {"kind": "sim"},
+           "collision": [{"shape": "capsule", "name": "rod", "start_m": [0, 0, 0], "end_m": [0, 0, 0.5],
+                          "radius_m": 0.02}]}
     low = HOME.copy()
     tcp = MODEL.fk(low)
     plain = SetpointGuard(SafetyConfig(), MODEL)
-    with_rod = SetpointGuard(SafetyConfig(), MODEL, attached=[rod])
+    with_rod = SetpointGuard(SafetyConfig(), MODEL, tool=ToolGeometry(tool_from_dict(rod), SafetyConfig(), MODEL))
     assert tcp[2, 3] > 0.45 and tcp[2, 2] < -0.9  # tool pointing down, flange above 45 cm
     target = tcp.copy()
     target[2, 3] -= 0.001
     assert plain.check_pose(tcp, target, 0.008, low) is None
     found = with_rod.check_pose(tcp, target, 0.008, low)
-    assert found is not None and found.code in {"LINK_BELOW_TABLE"} and "rod" in found.message
+    assert found is not None and found.code == "TOOL_COLLISION" and "rod" in found.message and "table" in found.message
 
 
 def test_measured_tcp_and_tracking_error_are_checked() -> None:

@@ -159,6 +159,7 @@ def test_received_task_plan_through_the_table_is_refused_by_the_controller_check
 
 def test_tool_geometry_sees_keep_out_zones_and_the_guard_checks_the_tool(cell: SimTaskExecutor) -> None:
     from spatial_trace_ros.planning.safety import SetpointGuard
+    from spatial_trace_ros.planning.tool_geometry import HeldEnvelope
 
     geometry = cell.tasks.geometry
     flange = np.eye(4)
@@ -167,11 +168,50 @@ def test_tool_geometry_sees_keep_out_zones_and_the_guard_checks_the_tool(cell: S
     found = geometry.check_path(np.stack([flange, flange]))
     assert any(r.code == "TOOL_COLLISION" and "robot_base" in r.message for r in found), found
     flange[:3, 3] = [0.5, 0.0, 0.12]  # the fingers 3 cm into the table
-    guard = SetpointGuard(cell.safety, cell.model)
-    assert guard.check_pose(flange, flange, 0.008) is None  # the flange alone is fine
-    guard.tool_check = lambda pose: next(iter(geometry.check_path(np.stack([pose, pose]))), None)
-    refused = guard.check_pose(flange, flange, 0.008)
+    q = cell.model.ik(flange, cell.world.joint_positions())
+    assert q is not None
+    assert SetpointGuard(cell.safety, cell.model).check_pose(flange, flange, 0.008, q) is None  # the flange alone
+    guard = SetpointGuard(cell.safety, cell.model, tool=geometry)
+    refused = guard.check_pose(flange, flange, 0.008, q)
     assert refused is not None and refused.code == "TOOL_COLLISION" and "table" in refused.message
+    # held from a grasp 5 cm above the table (the object is 7.5 cm tall): lowered so the tool clears the
+    # table but the object's bottom is 2 cm below it; refused only while the object is held
+    flange[:3, 3] = [0.5, 0.0, 0.18]
+    q = cell.model.ik(flange, q)
+    assert guard.check_pose(flange, flange, 0.008, q) is None
+    guard.held = HeldEnvelope.from_grasp(cell.world.tool, 0.05, cell.safety.table.z_m)
+    refused = guard.check_pose(flange, flange, 0.008, q)
+    assert refused is not None and refused.code == "HELD_OBJECT_COLLISION" and "table" in refused.message
+    guard.held = None  # released
+    assert guard.check_pose(flange, flange, 0.008, q) is None
+
+
+def test_the_guard_checks_the_held_object_from_the_grasp_to_the_release(cell: SimTaskExecutor) -> None:
+    """After a real grasp the run-time guard refuses a setpoint that pushes the held object into the
+    table though the TCP and the fingers clear it; after a place (release) nothing is held any more."""
+    from spatial_trace_ros.planning.safety import SetpointGuard
+    from spatial_trace_ros.robots.task_runner import TaskRunner
+
+    cell.reset()
+    truth = plan_task(INTO_BOWL, cell.scene, cell.base_T_camera)
+    q = cell.world.joint_positions()
+    runner = TaskRunner(cell.gripper, cell.world.tool, cell._loop, cell.filter)
+    result, progress = runner.run(cell.tasks.plan(truth.points_m, "pick_up", q, q).plan)
+    assert result.succeeded and progress is not None and progress.grasp_outcome() == "held", result.reason
+    guard = cell.guard
+    assert guard.tool is runner.geometry and guard.held is not None
+    q_now = cell.world.joint_positions()
+    flange = cell.model.fk(q_now)
+    tcp_z = (flange @ cell.world.tool.flange_T_tcp)[2, 3]
+    bottom_z = tcp_z - (guard.held.size_m[2] - guard.held.grasp_depth_m)
+    lower = flange.copy()
+    lower[2, 3] -= bottom_z + 0.02  # the object's bottom 2 cm into the table
+    assert SetpointGuard(cell.safety, cell.model, tool=runner.geometry).check_pose(flange, lower, 0.2, q_now) is None
+    refused = guard.check_pose(flange, lower, 0.2, q_now)
+    assert refused is not None and refused.code == "HELD_OBJECT_COLLISION" and "table" in refused.message
+    cell.reset()
+    out = cell.run(INTO_BOWL)
+    assert out.execution == "succeeded" and cell.guard.held is None, out.as_dict()
 
 
 def test_dry_run_task_moves_neither_arm_nor_fingers(cell: SimTaskExecutor) -> None:

@@ -15,13 +15,20 @@ depth are the tool's default envelope unless the task knows better.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 import numpy as np
 
 from spatial_trace_ros.planning import volumes
 from spatial_trace_ros.planning.plan import SafetyReason
-from spatial_trace_ros.planning.safety import SafetyCode, reason
+from spatial_trace_ros.planning.safety.codes import SafetyCode, reason
+from spatial_trace_ros.planning.safety.screen import (
+    SCREEN_MARGIN,
+    bounding_spheres,
+    segment_clear_of_zone,
+    segments_apart,
+)
 from spatial_trace_ros.planning.safety_config import BoxZone, CylinderZone, SafetyConfig
 from spatial_trace_ros.robots.model import RobotModel
 from spatial_trace_ros.tools.description import BoxShape, CapsuleShape, ToolDescription
@@ -92,6 +99,11 @@ class ToolGeometry:
         self._b = np.array(ends).reshape(-1, 3)
         self._r = np.array(radii, float)
         self.names = names
+        self._caps = [(a.tolist(), b.tolist(), float(r)) for a, b, r in zip(self._a, self._b, self._r, strict=True)]
+        self._reach_m = max((float(np.linalg.norm(v)) for v in (*self._a, *self._b)), default=0.0)
+        self._held_corners: dict[HeldEnvelope, tuple[list[float], list[list[float]], list[float], float]] = {}
+        self._floor = float(config.table.z_m if config.table.enabled else config.workspace_min[2])
+        self._ws_lo, self._ws_hi = [float(v) for v in config.workspace_min], [float(v) for v in config.workspace_max]
 
     # -- geometry -------------------------------------------------------------------------------------
     def capsules(self, base_T_flange: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -124,6 +136,82 @@ class ToolGeometry:
             out.append(seg)
             index += [k] * n
         return np.concatenate(out), np.array(index)
+
+    # -- the run-time screen --------------------------------------------------------------------------
+    def step_clear(self, start: np.ndarray, target: np.ndarray, q: np.ndarray,
+                   envelope: HeldEnvelope | None) -> bool:
+        """True only when ``check_path([start, target], [.., q], held, envelope)`` would find nothing:
+        the guard's one step, in plain floats. Every sample of the swept step lies within ``delta`` of
+        the target pose (rotation angle x the farthest point from the flange, plus the translation),
+        so the volumes at the target, grown by ``delta``, must clear every limit."""
+        cfg = self.config
+        s0, s1, s2 = start[:3].tolist()
+        (r00, r01, r02, px), (r10, r11, r12, py), (r20, r21, r22, pz) = t0, t1, t2 = target[:3].tolist()
+        cos = (sum(a * b for a, b in zip(s0[:3] + s1[:3] + s2[:3], t0[:3] + t1[:3] + t2[:3], strict=True)) - 1.0) / 2.0
+        angle = math.acos(min(max(cos, -1.0), 1.0))
+        held = self._corners(envelope) if envelope is not None else None
+        reach = max(self._reach_m, held[3] if held else 0.0)
+        delta = angle * reach + math.dist((s0[3], s1[3], s2[3]), (px, py, pz)) + SCREEN_MARGIN
+
+        def place(v: list[float]) -> list[float]:
+            return [r00 * v[0] + r01 * v[1] + r02 * v[2] + px, r10 * v[0] + r11 * v[1] + r12 * v[2] + py,
+                    r20 * v[0] + r21 * v[1] + r22 * v[2] + pz]
+
+        floor, lo, hi = self._floor, self._ws_lo, self._ws_hi
+        zones = cfg.keep_out_zones
+        if self._caps:
+            links: tuple[list, list, list] | None = None
+            n_links = 0
+            if cfg.self_collision.enabled and q is not None:
+                one = self.model.one_configuration(q)
+                n_links = len(one.radii) - WRIST_LINKS
+                links = (one.p0, one.p1, one.radii)
+                spheres = bounding_spheres(links[0][:n_links], links[1][:n_links])
+            for a_f, b_f, r in self._caps:
+                a, b = place(a_f), place(b_f)
+                g = r + delta
+                if min(a[2], b[2]) - g <= floor:
+                    return False
+                for v in (a, b):  # the midpoint lies between them, inside the convex box
+                    if not (lo[0] + g < v[0] < hi[0] - g and lo[1] + g < v[1] < hi[1] - g and v[2] < hi[2] - g):
+                        return False
+                if not all(segment_clear_of_zone(a, b, g, zone) for zone in zones):
+                    return False
+                if links is not None:
+                    margin = cfg.self_collision.margin_m + g
+                    sphere = bounding_spheres([a], [b])[0]
+                    if not all(segments_apart(a, b, links[0][j], links[1][j], sphere, spheres[j], margin + links[2][j])
+                               for j in range(n_links)):
+                        return False
+        if held is not None:  # every checked point of the box lies in its axis-aligned bounds in the base frame
+            (cx, cy, cz), rot = place(held[0]), held[1]
+            m = [[r00 * f[0] + r01 * f[1] + r02 * f[2], r10 * f[0] + r11 * f[1] + r12 * f[2],
+                  r20 * f[0] + r21 * f[1] + r22 * f[2]] for f in rot]  # columns of base_R_tcp
+            hx, hy, hz = held[2]
+            ex = [abs(m[0][k]) * hx + abs(m[1][k]) * hy + abs(m[2][k]) * hz + delta for k in range(3)]
+            box_lo, box_hi = [cx - ex[0], cy - ex[1], cz - ex[2]], [cx + ex[0], cy + ex[1], cz + ex[2]]
+            if box_lo[2] <= floor - PLACE_TOLERANCE_M:
+                return False
+            if not (lo[0] < box_lo[0] and box_hi[0] < hi[0] and lo[1] < box_lo[1] and box_hi[1] < hi[1]
+                    and box_hi[2] < hi[2]):
+                return False
+            if not all(_box_clear_of_zone(box_lo, box_hi, 0.0, zone) for zone in zones):
+                return False
+        return True
+
+    def _corners(self, envelope: HeldEnvelope) -> tuple[list[float], list[list[float]], list[float], float]:
+        """The held box in the flange frame: its centre, the TCP frame's axes (columns), its half sizes
+        along them, and the farthest corner's distance from the flange."""
+        if envelope not in self._held_corners:
+            pts = envelope.points_tcp()
+            lo, hi = pts.min(axis=0), pts.max(axis=0)
+            f_T_t = self.tool.flange_T_tcp
+            corners = np.array([[x, y, z] for x in (lo[0], hi[0]) for y in (lo[1], hi[1]) for z in (lo[2], hi[2])])
+            flange = corners @ f_T_t[:3, :3].T + f_T_t[:3, 3]
+            centre = f_T_t[:3, :3] @ ((lo + hi) / 2) + f_T_t[:3, 3]
+            self._held_corners = {envelope: (centre.tolist(), f_T_t[:3, :3].T.tolist(), ((hi - lo) / 2).tolist(),
+                                             float(np.linalg.norm(flange, axis=1).max()))}
+        return self._held_corners[envelope]
 
     # -- checks ---------------------------------------------------------------------------------------
     def check_path(self, poses: np.ndarray, joints: np.ndarray | None = None, held: np.ndarray | None = None,
@@ -219,3 +307,16 @@ def _near_zone(points: np.ndarray, radii: np.ndarray, zone: BoxZone | CylinderZo
     radial = np.hypot(points[..., 0] - zone.center_m[0], points[..., 1] - zone.center_m[1])
     z = points[..., 2]
     return (radial <= zone.radius_m + radii) & (z >= zone.z_min_m - radii) & (z <= zone.z_max_m + radii)
+
+
+def _box_clear_of_zone(lo: list[float], hi: list[float], grow_m: float, zone: BoxZone | CylinderZone) -> bool:
+    """True when the axis-aligned box lo..hi grown by ``grow_m`` certainly misses the zone."""
+    g = grow_m + SCREEN_MARGIN
+    if isinstance(zone, BoxZone):
+        return any(hi[k] + g < zone.min_m[k] or lo[k] - g > zone.max_m[k] for k in range(3))
+    if hi[2] + g < zone.z_min_m or lo[2] - g > zone.z_max_m:
+        return True
+    cx, cy = zone.center_m[0], zone.center_m[1]
+    dx = max(lo[0] - cx, 0.0, cx - hi[0])
+    dy = max(lo[1] - cy, 0.0, cy - hi[1])
+    return math.hypot(dx, dy) > zone.radius_m + g

@@ -29,6 +29,17 @@ class Capsule:
     radius_m: float
 
 
+@dataclass(frozen=True)
+class OneConfiguration:
+    """What the run-time screen needs of one joint row, as plain floats where it loops: the
+    conditioning Jacobian (6, dof) and the capsule end points (L lists of 3) and radii (L,)."""
+
+    jacobian: np.ndarray
+    p0: list[list[float]]
+    p1: list[list[float]]
+    radii: list[float]
+
+
 class RobotModel(ABC):
     """Forward/inverse kinematics, Jacobian and limits of one serial arm."""
 
@@ -137,6 +148,13 @@ class RobotModel(ABC):
         p0 = np.array([[c.p0 for c in row] for row in caps], float)
         p1 = np.array([[c.p1 for c in row] for row in caps], float)
         return p0, p1, np.array([c.radius_m for c in caps[0]], float)
+
+    def one_configuration(self, q: np.ndarray) -> OneConfiguration:
+        """``conditioning_jacobians`` and ``capsule_segments_many`` of one row; models may compute it
+        faster (the UR model does, in scalar arithmetic)."""
+        qs = np.asarray(q, float).reshape(1, self.dof)
+        p0, p1, radii = self.capsule_segments_many(qs)
+        return OneConfiguration(self.conditioning_jacobians(qs)[0], p0[0].tolist(), p1[0].tolist(), radii.tolist())
 
     def self_collision_pairs(self) -> list[tuple[int, int]]:
         """Capsule index pairs that must never touch: by default every non-adjacent pair."""

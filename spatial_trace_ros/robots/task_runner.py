@@ -18,7 +18,7 @@ from dataclasses import dataclass, field, replace
 
 import numpy as np
 
-from spatial_trace_ros.planning.plan import Plan, SafetyReason, ToolAction
+from spatial_trace_ros.planning.plan import Plan, ToolAction
 from spatial_trace_ros.planning.safety import CandidatePath, SafetyFilter
 from spatial_trace_ros.planning.tool_geometry import HeldEnvelope, ToolGeometry
 from spatial_trace_ros.robots.execution import ExecutionLoop, ExecutionResult
@@ -97,18 +97,12 @@ class TaskRunner:
         self._envelope: HeldEnvelope | None = None
 
     def _guard_tool(self, loop: ExecutionLoop) -> None:
-        """Let the run-time guard check the tool, and the held object while one is held, at each setpoint."""
-        geometry = self.geometry
-        if geometry is None or not hasattr(loop.guard, "tool_check"):
+        """Let the run-time guard check the tool, and the held object from its grasp to its release
+        (also through plans without tool actions and after an abort: the object is still held)."""
+        if self.geometry is None:
             return
-        envelope = self._envelope if self.progress is not None and self.progress.holding else None
-        held = np.ones(2, bool) if envelope is not None else None
-
-        def check(base_T_flange: np.ndarray) -> SafetyReason | None:
-            found = geometry.check_path(np.stack([base_T_flange, base_T_flange]), None, held, envelope)
-            return found[0] if found else None
-
-        loop.guard.tool_check = check
+        loop.guard.tool = self.geometry
+        loop.guard.held = self._envelope
 
     def run(self, plan: Plan, dry_run: bool = False) -> tuple[ExecutionResult, TaskProgress | None]:
         """Run ``plan``; ``dry_run``: the tool actions are checked and reported, not sent (the loop's
@@ -116,7 +110,9 @@ class TaskRunner:
         self.dry_run = dry_run
         if not plan.tool_actions:
             self.progress = None
-            return self.make_loop().run(plan), None
+            loop = self.make_loop()
+            self._guard_tool(loop)
+            return loop.run(plan), None
         if self.gripper is None or self.tool is None:
             return ExecutionResult("aborted", "the plan has tool actions but this controller has no gripper; set "
                                    "the controller's tool parameter", plan_id=plan.plan_id), None
@@ -245,6 +241,7 @@ class TaskRunner:
                                 f"holding an object {state.width_m * 1000:.0f} mm wide")
         if action.action in ("release", "open"):
             self.progress.holding = False
+            self._envelope = None
         return ActionReport(action.action, action.waypoint, True, state.width_m, state.object_detected,
                             f"{action.action}: fingers at {state.width_m * 1000:.0f} mm")
 

@@ -5,20 +5,18 @@ filter (a whole path at once) and the run-time guard (one setpoint, or a short p
 and a speed factor (N,) for singularity slow-down. It looks at the whole arm: the TCP (workspace box,
 keep-out zones, table plane, and the straight way between consecutive waypoints through any zone),
 the joints (limits, jumps between rows, singularity) and the link capsules (each other, the table,
-zones marked ``check_links``), plus capsules attached to the flange (a tool, a held object), which
-are kept out of every zone, above the table and clear of the links.
+zones marked ``check_links``). The tool and a held object are checked by
+``planning.tool_geometry.ToolGeometry`` (the tool description's shapes), after these checks pass.
 """
 
 from __future__ import annotations
-
-from collections.abc import Sequence
-from dataclasses import dataclass
 
 import numpy as np
 
 from spatial_trace_ros.planning import volumes
 from spatial_trace_ros.planning.plan import SafetyReason
 from spatial_trace_ros.planning.safety.codes import SafetyCode, count, reason, xyz, zone_label
+from spatial_trace_ros.planning.safety.screen import ConfigurationScreen
 from spatial_trace_ros.planning.safety.zones import segments_hit_zone
 from spatial_trace_ros.planning.safety_config import SafetyConfig
 from spatial_trace_ros.robots.model import RobotModel
@@ -27,33 +25,18 @@ from spatial_trace_ros.robots.model import RobotModel
 EXACT_CONDITION_ROWS = 4
 
 
-@dataclass(frozen=True)
-class AttachedCapsule:
-    """A collision volume fixed to the flange (tool, held object): the segment ``p0_m``-``p1_m`` in the
-    model's tool frame, swept by a sphere of ``radius_m``. It is checked like the TCP (zones, table)
-    and against every link capsule except the last one, which carries the flange."""
-
-    name: str
-    p0_m: tuple[float, float, float]
-    p1_m: tuple[float, float, float]
-    radius_m: float
-
-
 class WaypointChecks:
-    """Position- and configuration-dependent checks with one config, one model and the attached capsules."""
+    """Position- and configuration-dependent checks with one config and one model."""
 
-    def __init__(self, config: SafetyConfig, model: RobotModel, attached: Sequence[AttachedCapsule] = ()) -> None:
+    def __init__(self, config: SafetyConfig, model: RobotModel) -> None:
         self.config = config
         self.model = model
-        self.attached = tuple(attached)
         self._pairs = model.self_collision_pairs()
         self._capsule_names = [c.link for c in model.capsules(np.clip(np.zeros(model.dof), model.lower_rad,
                                                                        model.upper_rad))]
-        self._tool_p0 = np.array([c.p0_m for c in self.attached], float).reshape(-1, 3)
-        self._tool_p1 = np.array([c.p1_m for c in self.attached], float).reshape(-1, 3)
-        self._tool_r = np.array([c.radius_m for c in self.attached], float)
         self._link_zones = [z for z in config.keep_out_zones if z.check_links]
         self._lo, self._hi = config.workspace_min, config.workspace_max
+        self._screen = ConfigurationScreen(config, model)
 
     # -- the TCP ---------------------------------------------------------------------------------------
     def positions(self, pos: np.ndarray, start: np.ndarray | None = None) -> list[SafetyReason]:
@@ -97,10 +80,14 @@ class WaypointChecks:
         return out
 
     # -- the arm ---------------------------------------------------------------------------------------
-    def check(self, poses: np.ndarray, joints: np.ndarray,
-              start: np.ndarray | None = None) -> tuple[list[SafetyReason], np.ndarray]:
+    def check(self, poses: np.ndarray, joints: np.ndarray, start: np.ndarray | None = None,
+              screen: bool = True) -> tuple[list[SafetyReason], np.ndarray]:
         """Every position- and configuration-dependent check; also the speed factor (N,) near singularities.
-        ``start``: the TCP position the first pose is reached from (its way is checked too)."""
+        ``start``: the TCP position the first pose is reached from (its way is checked too). One
+        waypoint (the run-time guard's case) first goes through the scalar ``ConfigurationScreen``:
+        when it is certainly clear, nothing is left to report (``screen=False``: the array checks only)."""
+        if screen and len(poses) == 1 and self._screen.clear(poses[0], joints[0], start):
+            return [], np.ones(1)
         cfg, model = self.config, self.model
         pos = poses[:, :3, 3]
         out = self.positions(pos, start)
@@ -145,8 +132,6 @@ class WaypointChecks:
                                   f"link {self._capsule_names[j]} would enter the {zone_label(zone)} at waypoint "
                                   f"#{idx[k]} ({count(np.any(hit, axis=1))} affected); choose another target or arm "
                                   "configuration", waypoint=int(idx[k])))
-        if self.attached:
-            out += self._attached_reasons(poses[reachable], p0, p1, radii, idx)
         return out, scale
 
     def _step_reasons(self, pos: np.ndarray, joints: np.ndarray) -> list[SafetyReason]:
@@ -183,47 +168,6 @@ class WaypointChecks:
                        f"{max(gap[k], 0.0):.3f} m of each other at waypoint #{idx[k]} ({count(hit)} "
                        "affected); choose another path or start configuration",
                        waypoint=int(idx[k]), value=gap[k], limit=margin)]
-
-    def _attached_reasons(self, poses: np.ndarray, p0: np.ndarray, p1: np.ndarray, radii: np.ndarray,
-                          idx: np.ndarray) -> list[SafetyReason]:
-        """The tool and held objects: table plane, every keep-out zone, the links (except the last)."""
-        cfg, out = self.config, []
-        rot, trans = poses[:, :3, :3], poses[:, None, :3, 3]
-        t0 = np.einsum("nij,kj->nki", rot, self._tool_p0) + trans
-        t1 = np.einsum("nij,kj->nki", rot, self._tool_p1) + trans
-        r = self._tool_r
-        names = [c.name for c in self.attached]
-        if cfg.table.enabled:
-            lowest = np.minimum(t0[..., 2], t1[..., 2]) - r
-            low = lowest < cfg.table.z_m
-            if np.any(low):
-                k, c = np.argwhere(low)[0]
-                out.append(reason(SafetyCode.LINK_BELOW_TABLE,
-                                  f"the attached {names[c]} would reach z = {lowest[k, c]:.3f} m, below the table "
-                                  f"plane (z = {cfg.table.z_m:.3f} m), at waypoint #{idx[k]}; raise the target",
-                                  waypoint=int(idx[k]), value=lowest[k, c], limit=cfg.table.z_m))
-        for zone in cfg.keep_out_zones:
-            hit = segments_hit_zone(t0, t1, zone, np.broadcast_to(r, t0.shape[:-1]))
-            if np.any(hit):
-                k, c = np.argwhere(hit)[0]
-                out.append(reason(SafetyCode.KEEP_OUT_ZONE,
-                                  f"the attached {names[c]} would enter the {zone_label(zone)} at waypoint #{idx[k]}; "
-                                  "choose a target away from it", waypoint=int(idx[k])))
-        if cfg.self_collision.enabled and p0.shape[1] > 1:
-            links = p0.shape[1] - 1  # the last link carries the flange
-            a0 = np.repeat(t0, links, axis=1)
-            a1 = np.repeat(t1, links, axis=1)
-            b0 = np.tile(p0[:, :links], (1, len(r), 1))
-            b1 = np.tile(p1[:, :links], (1, len(r), 1))
-            gap = volumes.segment_distances(a0, a1, b0, b1) - (np.repeat(r, links) + np.tile(radii[:links], len(r)))
-            hit = gap < cfg.self_collision.margin_m
-            if np.any(hit):
-                k, m = np.argwhere(hit)[0]
-                out.append(reason(SafetyCode.SELF_COLLISION,
-                                  f"the attached {names[m // links]} would come within {max(gap[k, m], 0.0):.3f} m of "
-                                  f"link {self._capsule_names[m % links]} at waypoint #{idx[k]}; choose another path",
-                                  waypoint=int(idx[k]), value=gap[k, m], limit=cfg.self_collision.margin_m))
-        return out
 
     def _singularity_reasons(self, q: np.ndarray, idx: np.ndarray, scale: np.ndarray) -> list[SafetyReason]:
         """Refusal at the stop condition number, slow-down (written into ``scale``) above the slow one."""

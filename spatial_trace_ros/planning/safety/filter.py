@@ -7,7 +7,6 @@ when configured to) or REJECT (no plan). Geometry and configuration go through `
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -22,7 +21,7 @@ from spatial_trace_ros.planning.safety.codes import (
     refusals,
     verdict_of,
 )
-from spatial_trace_ros.planning.safety.configuration import AttachedCapsule, WaypointChecks
+from spatial_trace_ros.planning.safety.configuration import WaypointChecks
 from spatial_trace_ros.planning.safety.inputs import TraceFacts, check_inputs
 from spatial_trace_ros.planning.safety_config import SafetyConfig
 from spatial_trace_ros.planning.timing import (
@@ -51,13 +50,13 @@ class CandidatePath:
 
 
 class SafetyFilter:
-    """Plan-time checks of a whole path; see the module docstring. ``attached``: capsules fixed to the
-    flange (tool, held object) that join every geometric check."""
+    """Plan-time checks of a whole path; see the module docstring. The tool and a held object are
+    checked along task paths by ``planning.tool_geometry`` (``planning.task``)."""
 
-    def __init__(self, config: SafetyConfig, model: RobotModel, attached: Sequence[AttachedCapsule] = ()) -> None:
+    def __init__(self, config: SafetyConfig, model: RobotModel) -> None:
         self.config = config
         self.model = model
-        self.waypoints = WaypointChecks(config, model, attached)
+        self.waypoints = WaypointChecks(config, model)
 
     def check_inputs(self, facts: TraceFacts, max_trace_age_s: float | None = None) -> list[SafetyReason]:
         """Freshness and quality of the trace (see ``safety.inputs``)."""

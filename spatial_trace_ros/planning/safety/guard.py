@@ -5,9 +5,12 @@ joint configuration will the arm take, and is that configuration safe? A pose is
 last commanded joints, a speed command is followed ``twist_horizon_s`` ahead and solved near the
 measured joints, a path is solved waypoint by waypoint from the measured joints; then the joint
 solution goes through the same ``WaypointChecks`` as the plan (limits, singularity, self-collision,
-links and tool against table and zones, the TCP's way through zones), plus the step and speed limits
-(with the configured tracking tolerance). The measured state is checked each period too: the TCP
-where it really is, and its distance from the plan's path (``max_tracking_error_m``).
+links against table and zones, the TCP's way through zones), plus the step and speed limits (with
+the configured tracking tolerance). With a ``tool`` (``planning.tool_geometry.ToolGeometry``, built
+from the tool description) the tool, and the ``held`` object while one is held, are checked along the
+way from the previous setpoint to the new one (swept): table, workspace, zones, the arm's links.
+The measured state is checked each period too: the TCP where it really is, and its distance from
+the plan's path (``max_tracking_error_m``).
 
 Every method returns ``None`` when safe, else the reason. The cost per period is measured by
 bench/bench_ur_controller.py (target: under 10 % of a 2 ms period).
@@ -15,33 +18,37 @@ bench/bench_ur_controller.py (target: under 10 % of a 2 ms period).
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+import math
+from typing import TYPE_CHECKING
 
 import numpy as np
-from scipy.spatial.transform import Rotation
 
 from spatial_trace_ros.planning.plan import SafetyReason
 from spatial_trace_ros.planning.safety.codes import SafetyCode, reason, refusals, xyz
-from spatial_trace_ros.planning.safety.configuration import AttachedCapsule, WaypointChecks
+from spatial_trace_ros.planning.safety.configuration import WaypointChecks
 from spatial_trace_ros.planning.safety_config import SafetyConfig
-from spatial_trace_ros.planning.timing import rotation_angles
 from spatial_trace_ros.robots.model import RobotModel
+
+if TYPE_CHECKING:  # planning.tool_geometry imports this package: no import at run time
+    from spatial_trace_ros.planning.tool_geometry import HeldEnvelope, ToolGeometry
 
 
 class SetpointGuard:
     """Run-time check of each setpoint, with the same limits as the plan (speed limits get the
     configured tracking tolerance). ``last_solution`` holds the joints of the last pose target that
-    passed ``check_pose`` (the seed for the next one)."""
+    passed ``check_pose`` (the seed for the next one). ``tool``: the tool on the flange (None: the bare
+    flange); ``held``: the envelope of the object it holds, set at a grasp and cleared at the release
+    (``robots.task_runner`` does both)."""
 
-    def __init__(self, config: SafetyConfig, model: RobotModel, attached: Sequence[AttachedCapsule] = ()) -> None:
+    def __init__(self, config: SafetyConfig, model: RobotModel, tool: ToolGeometry | None = None) -> None:
         self.config = config
         self.model = model
-        self.checks = WaypointChecks(config, model, attached)
+        self.checks = WaypointChecks(config, model)
+        self.tool = tool
+        self.held: HeldEnvelope | None = None
         self._speed_factor = 1.0 + config.runtime.speed_tolerance
         self._qd_max = model.max_velocity_radps * config.motion.joint_speed_fraction * self._speed_factor
         self.last_solution: np.ndarray | None = None
-        # the tool and what it holds at a flange pose (set by robots.task_runner from planning.tool_geometry)
-        self.tool_check: Callable[[np.ndarray], SafetyReason | None] | None = None
 
     # -- shared pieces -----------------------------------------------------------------------------------
     @staticmethod
@@ -59,7 +66,7 @@ class SetpointGuard:
         if step / dt_s > m.max_tcp_speed_mps * self._speed_factor:
             return reason(SafetyCode.TCP_SPEED, f"TCP speed {step / dt_s:.3f} m/s is above "
                           f"{m.max_tcp_speed_mps:.3f} m/s; stopping", value=step / dt_s, limit=m.max_tcp_speed_mps)
-        ang = float(rotation_angles(np.stack([prev, target]))[0]) / dt_s
+        ang = _rotation_angle(prev, target) / dt_s
         if ang > m.max_tool_angular_speed_radps * self._speed_factor:
             return reason(SafetyCode.TOOL_ANGULAR_SPEED, f"tool rotation {ang:.3f} rad/s is above "
                           f"{m.max_tool_angular_speed_radps:.3f} rad/s; stopping", value=ang,
@@ -95,14 +102,21 @@ class SetpointGuard:
                           "configuration or a lost track; stopping", value=gap[j], limit=limit)
         return None
 
-    def _configuration_reason(self, poses: np.ndarray, joints: np.ndarray,
-                              start: np.ndarray | None) -> SafetyReason | None:
-        found, _ = self.checks.check(poses, joints, start)
+    def _configuration_reason(self, poses: np.ndarray, joints: np.ndarray, start: np.ndarray,
+                              q_start: np.ndarray) -> SafetyReason | None:
+        """The full check of ``poses`` (N, 4, 4) at ``joints`` (N, dof) reached from pose ``start`` at
+        ``q_start``: the arm (``WaypointChecks``), then the tool and the held object along the way."""
+        found, _ = self.checks.check(poses, joints, start[:3, 3])
         bad = refusals(found)
+        if not bad and self.tool is not None and not (
+                len(poses) == 1 and np.all(np.isfinite(joints))
+                and self.tool.step_clear(start, poses[0], joints[0], self.held)):
+            way = np.concatenate([start[None], poses])
+            q_way = np.vstack([q_start[None], joints])
+            held = np.ones(len(way), bool) if self.held is not None else None
+            bad = refusals(self.tool.check_path(way, q_way if np.all(np.isfinite(q_way)) else None, held, self.held))
         if not bad:
-            if self.tool_check is None:
-                return None
-            return next((r for r in map(self.tool_check, poses) if r is not None), None)
+            return None
         return reason(SafetyCode(bad[0].code), f"{bad[0].message}; stopping", value=bad[0].value, limit=bad[0].limit)
 
     # -- the setpoint kinds ------------------------------------------------------------------------------
@@ -122,7 +136,7 @@ class SetpointGuard:
             return reason(SafetyCode.UNREACHABLE, f"target TCP {xyz(target[:3, 3])} cannot be reached; stopping")
         bad = (self._joint_motion_reason(q_near, q, dt_s, "between setpoints")
                or self._near_measured_reason(q, q_measured)
-               or self._configuration_reason(target[None], q[None], prev[:3, 3]))
+               or self._configuration_reason(target[None], q[None], prev, q_near))
         if bad is None:
             self.last_solution = q
         return bad
@@ -144,7 +158,7 @@ class SetpointGuard:
         if speed > m.max_tcp_speed_mps * self._speed_factor:
             return reason(SafetyCode.TCP_SPEED, f"TCP speed {speed:.3f} m/s is above {m.max_tcp_speed_mps:.3f} m/s; "
                           "stopping", value=speed, limit=m.max_tcp_speed_mps)
-        return self._configuration_reason(poses[1:], q[None], poses[0, :3, 3])
+        return self._configuration_reason(poses[1:], q[None], poses[0], q_prev)
 
     def check_twist(self, tcp: np.ndarray, twist: np.ndarray, q_measured: np.ndarray) -> SafetyReason | None:
         """A TCP velocity command (vx, vy, vz, wx, wy, wz in the base frame) from pose ``tcp`` at joints
@@ -166,13 +180,13 @@ class SetpointGuard:
         horizon = self.config.runtime.twist_horizon_s
         ahead = tcp.copy()
         ahead[:3, 3] += twist[:3] * horizon
-        ahead[:3, :3] = Rotation.from_rotvec(twist[3:] * horizon).as_matrix() @ tcp[:3, :3]
+        ahead[:3, :3] = _rotation_matrix(twist[3:] * horizon) @ tcp[:3, :3]
         q = self.model.ik(ahead, q_measured)
         if q is None:
             return reason(SafetyCode.UNREACHABLE, f"the speed command leads the TCP to {xyz(ahead[:3, 3])}, which "
                           "cannot be reached; stopping")
         return (self._joint_motion_reason(q_measured, q, horizon, f"within {horizon:g} s")
-                or self._configuration_reason(ahead[None], q[None], tcp[:3, 3]))
+                or self._configuration_reason(ahead[None], q[None], tcp, q_measured))
 
     def check_path(self, start_tcp: np.ndarray, poses: np.ndarray, speed_mps: float,
                    q_measured: np.ndarray) -> SafetyReason | None:
@@ -199,7 +213,7 @@ class SetpointGuard:
                 return reason(SafetyCode.JOINT_SPEED, f"joint {self.model.joint_names[j]} would move at "
                               f"{qd[k, j]:.3f} rad/s towards path waypoint #{k}, above {self._qd_max[j]:.3f} rad/s; "
                               "stopping", waypoint=int(k), value=qd[k, j], limit=self._qd_max[j])
-        bad = self._configuration_reason(poses, joints, start[:3, 3])
+        bad = self._configuration_reason(poses, joints, start, q_measured)
         if bad is None and np.all(np.isfinite(joints[0])):
             bad = self._near_measured_reason(joints[0], q_measured)
         return bad
@@ -224,3 +238,19 @@ class SetpointGuard:
                           f"{limit:.3f} m): the arm does not follow (collision, payload, controller); stopping",
                           value=error_m, limit=limit)
         return None
+
+
+def _rotation_angle(a: np.ndarray, b: np.ndarray) -> float:
+    """The angle [rad] between the rotations of poses ``a`` and ``b`` (as ``timing.rotation_angles``)."""
+    cos = (float(np.einsum("ij,ij", a[:3, :3], b[:3, :3])) - 1.0) / 2.0
+    return math.acos(min(max(cos, -1.0), 1.0))
+
+
+def _rotation_matrix(rotvec: np.ndarray) -> np.ndarray:
+    """Rotation matrix of a rotation vector (Rodrigues), without scipy's per-call overhead."""
+    angle = float(np.linalg.norm(rotvec))
+    if angle == 0.0:
+        return np.eye(3)
+    x, y, z = (rotvec / angle).tolist()
+    k = np.array([[0.0, -z, y], [z, 0.0, -x], [-y, x, 0.0]])
+    return np.eye(3) + math.sin(angle) * k + (1.0 - math.cos(angle)) * (k @ k)

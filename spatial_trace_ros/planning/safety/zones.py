@@ -45,5 +45,6 @@ def segments_hit_zone(a: np.ndarray, b: np.ndarray, zone: BoxZone | CylinderZone
     moving = dd > _PARALLEL
     t_star = np.where(moving, -np.einsum("...i,...i", p, dxy) / np.where(moving, dd, 1.0), 0.0)
     t = np.clip(t_star, t0, np.maximum(t0, t1))
-    closest = np.linalg.norm(p + t[..., None] * dxy, axis=-1)
+    with np.errstate(invalid="ignore"):  # t is +-inf where the z slab is missed: NaN, answered by t0 <= t1
+        closest = np.linalg.norm(p + t[..., None] * dxy, axis=-1)
     return (t0 <= t1) & (closest <= zone.radius_m + grow[..., 0])

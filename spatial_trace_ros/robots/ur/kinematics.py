@@ -22,7 +22,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from spatial_trace_ros.robots.model import Capsule, RobotModel
+from spatial_trace_ros.robots.model import Capsule, OneConfiguration, RobotModel
 
 TWO_PI = 2.0 * np.pi
 # Tolerance on the cosine arguments of the closed form: poses this far past the boundary of the
@@ -117,7 +117,11 @@ class UrKinematics(RobotModel):
         self.lower_rad = -self.upper_rad
         self.max_velocity_radps = np.full(6, np.pi)  # 180 deg/s on every joint
         self.capsule_radii_m = np.array(UR_CAPSULE_RADII_M)
-        self._frames_cache: tuple[np.ndarray, np.ndarray] | None = None
+        self._frames_cache: tuple[bytes, np.ndarray] | None = None  # (joint rows as bytes, frames)
+        self._cos_alpha, self._sin_alpha = np.cos(UR_ALPHA).tolist(), np.sin(UR_ALPHA).tolist()
+        self._dh_a, self._dh_d = dh.a.tolist(), dh.d.tolist()
+        self._radii_list = list(UR_CAPSULE_RADII_M)
+        self._one_cache: tuple[bytes, OneConfiguration] | None = None
 
     # -- forward kinematics -----------------------------------------------------------------------
     def link_frames_many(self, qs: np.ndarray) -> np.ndarray:
@@ -128,17 +132,64 @@ class UrKinematics(RobotModel):
         sharing a model never see a half-written entry. Callers must not modify the returned array.
         """
         qs = np.asarray(qs, float).reshape(-1, 6)
+        key = qs.tobytes()
         cached = self._frames_cache
-        if cached is not None and cached[0].shape == qs.shape and np.array_equal(cached[0], qs):
+        if cached is not None and cached[0] == key:
             return cached[1]
-        steps = _dh_matrices(qs, self.dh)
-        frames = np.empty((len(qs), 7, 4, 4))
-        frames[:, 0] = np.eye(4)
-        for i in range(6):
-            frames[:, i + 1] = frames[:, i] @ steps[:, i]
+        if len(qs) == 1:  # one configuration (the run-time guard): scalar arithmetic beats numpy's overhead
+            frames = self._frames_one(qs[0])
+        else:
+            steps = _dh_matrices(qs, self.dh)
+            frames = np.empty((len(qs), 7, 4, 4))
+            frames[:, 0] = np.eye(4)
+            for i in range(6):
+                frames[:, i + 1] = frames[:, i] @ steps[:, i]
         frames.setflags(write=False)
-        self._frames_cache = (qs.copy(), frames)
+        self._frames_cache = (key, frames)
         return frames
+
+    def _frames_one(self, q: np.ndarray) -> np.ndarray:
+        """``link_frames_many`` of one row (1, 7, 4, 4)."""
+        frames = np.zeros((1, 7, 4, 4))
+        frames[0, :, :3, :] = np.array(self._chain_one(q)).transpose(0, 2, 1)
+        frames[0, :, 3, 3] = 1.0
+        return frames
+
+    def _chain_one(self, q: np.ndarray) -> list[tuple[tuple[float, ...], ...]]:
+        """The frames' axes and origins (x, y, z, p) of one row, the DH product written out per joint:
+        x' = c x + s y, y' = ca (c y - s x) + sa z, z' = ca z - sa (c y - s x), p' = p + a x' + d z."""
+        x, y, z, p = (1.0, 0.0, 0.0), (0.0, 1.0, 0.0), (0.0, 0.0, 1.0), (0.0, 0.0, 0.0)
+        rows = [(x, y, z, p)]
+        for qi, ca, sa, a, d in zip(q.tolist(), self._cos_alpha, self._sin_alpha, self._dh_a, self._dh_d, strict=True):
+            c, s = math.cos(qi), math.sin(qi)
+            nx = (c * x[0] + s * y[0], c * x[1] + s * y[1], c * x[2] + s * y[2])
+            v = (c * y[0] - s * x[0], c * y[1] - s * x[1], c * y[2] - s * x[2])
+            ny = (ca * v[0] + sa * z[0], ca * v[1] + sa * z[1], ca * v[2] + sa * z[2])
+            z = (ca * z[0] - sa * v[0], ca * z[1] - sa * v[1], ca * z[2] - sa * v[2])
+            p = (p[0] + a * nx[0] + d * rows[-1][2][0], p[1] + a * nx[1] + d * rows[-1][2][1],
+                 p[2] + a * nx[2] + d * rows[-1][2][2])
+            x, y = nx, ny
+            rows.append((x, y, z, p))
+        return rows
+
+    def one_configuration(self, q: np.ndarray) -> OneConfiguration:
+        """The Jacobian (columns z_i x (p_tool - p_i); z_i) and the capsules straight from the scalar
+        chain; the last answer is kept (the guard's screens ask twice for the same joints)."""
+        q = np.asarray(q, float).reshape(6)
+        key = q.tobytes()
+        cached = self._one_cache
+        if cached is not None and cached[0] == key:
+            return cached[1]
+        rows = self._chain_one(q)
+        origins = [list(r[3]) for r in rows]
+        tx, ty, tz = rows[6][3]
+        jac = []
+        for _, _, (zx, zy, zz), (px, py, pz) in rows[:6]:
+            rx, ry, rz = tx - px, ty - py, tz - pz
+            jac.append((zy * rz - zz * ry, zz * rx - zx * rz, zx * ry - zy * rx, zx, zy, zz))
+        one = OneConfiguration(np.array(jac).T, origins[:-1], origins[1:], self._radii_list)
+        self._one_cache = (key, one)
+        return one
 
     def fk_many(self, qs: np.ndarray) -> np.ndarray:
         return self.link_frames_many(qs)[:, -1].copy()
