@@ -21,12 +21,34 @@ from spatial_trace_ros.server.schema import TRACE_PATH, Intrinsics, TraceRequest
 from spatial_trace_ros.trace.backends.base import (
     DEPTH_PLACEHOLDER,
     IMAGE_PLACEHOLDER,
+    EncodedFrame,
     HttpBackendOptions,
     HttpTraceModel,
 )
 from spatial_trace_ros.trace.model import ModelAnswer, TraceQuery
 
 SERVER_TOKEN_ENV = "SPATIAL_TRACE_SERVER_TOKEN"
+
+
+def server_request(query: TraceQuery, encoded: EncodedFrame, send_intrinsics: bool, what: str,
+                   **fields: Any) -> TraceRequest:
+    """Our server's request for ``query``: the frame's blobs as placeholders (``encoded.blobs()`` travel
+    beside), its intrinsics when asked, and ``fields`` (sampling, prompt); a value the schema refuses is a
+    ``ConfigError`` naming the field."""
+    intr = query.frame.intrinsics
+    try:
+        return TraceRequest(
+            instruction=query.instruction,
+            image_b64=IMAGE_PLACEHOLDER,
+            depth_png_b64=DEPTH_PLACEHOLDER if encoded.depth_b64 is not None else None,
+            depth_scale_m=encoded.depth_scale_m,
+            intrinsics=Intrinsics(fx=intr.fx, fy=intr.fy, cx=intr.cx, cy=intr.cy, width=intr.width,
+                                  height=intr.height) if send_intrinsics else None,
+            **fields,
+        )
+    except ValidationError as err:
+        first = err.errors()[0]
+        raise ConfigError(f"cannot ask {what}: {'.'.join(map(str, first['loc']))}: {first['msg']}") from None
 
 
 class TraceServerOptions(HttpBackendOptions):
@@ -51,25 +73,8 @@ class TraceServerBackend(HttpTraceModel):
     async def _sample(self, query: TraceQuery, count: int, first_index: int = 0) -> list[ModelAnswer]:
         opts = self.options
         encoded = await self.encode_frame(query, opts.send_depth)
-        intr = query.frame.intrinsics
-        try:
-            request = TraceRequest(
-                instruction=query.instruction,
-                image_b64=IMAGE_PLACEHOLDER,
-                depth_png_b64=DEPTH_PLACEHOLDER if encoded.depth_b64 is not None else None,
-                depth_scale_m=encoded.depth_scale_m,
-                intrinsics=Intrinsics(fx=intr.fx, fy=intr.fy, cx=intr.cx, cy=intr.cy, width=intr.width,
-                                      height=intr.height) if opts.send_intrinsics else None,
-                n_samples=count,
-                temperature=query.temperature,
-                seed=opts.seed,
-                max_new_tokens=opts.max_new_tokens,
-            )
-        except ValidationError as err:
-            first = err.errors()[0]
-            raise ConfigError(
-                f"cannot ask the trace server: {'.'.join(map(str, first['loc']))}: {first['msg']}"
-            ) from None
+        request = server_request(query, encoded, opts.send_intrinsics, "the trace server", n_samples=count,
+                                 temperature=query.temperature, seed=opts.seed, max_new_tokens=opts.max_new_tokens)
         payload: dict[str, Any] = request.model_dump(exclude_none=True)
         reply, timings = await self.post_json(TRACE_PATH, payload, "trace server", encoded.blobs())
         t0 = time.perf_counter()

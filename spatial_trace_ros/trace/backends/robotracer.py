@@ -32,13 +32,14 @@ from typing import Any, ClassVar, Literal
 from pydantic import Field, ValidationError, model_validator
 
 from spatial_trace_ros.errors import ConfigError, ModelError
-from spatial_trace_ros.server.schema import TRACE_PATH, Intrinsics, TraceRequest, TraceResponse
+from spatial_trace_ros.server.schema import TRACE_PATH, TraceResponse
 from spatial_trace_ros.trace.backends.base import (
     DEPTH_PLACEHOLDER,
     IMAGE_PLACEHOLDER,
     HttpBackendOptions,
     HttpTraceModel,
 )
+from spatial_trace_ros.trace.backends.http import server_request
 from spatial_trace_ros.trace.backends.spatial_files import (
     DepthFileFormat,
     check_spool_dir,
@@ -197,22 +198,10 @@ class RoboTracerBackend(HttpTraceModel):
         return self._answer_of(reply), timings
 
     async def _ask_relay(self, query: TraceQuery, prompt: str) -> tuple[str, dict[str, Any]]:
-        opts, intr = self.options, query.frame.intrinsics
+        opts = self.options
         encoded = await self.encode_frame(query, opts.sends_depth)
-        try:
-            request = TraceRequest(
-                instruction=query.instruction,
-                image_b64=IMAGE_PLACEHOLDER,
-                depth_png_b64=DEPTH_PLACEHOLDER if encoded.depth_b64 is not None else None,
-                depth_scale_m=encoded.depth_scale_m,
-                intrinsics=Intrinsics(fx=intr.fx, fy=intr.fy, cx=intr.cx, cy=intr.cy, width=intr.width,
-                                      height=intr.height) if opts.sends_intrinsics else None,
-                prompt=prompt,
-                enable_spatial=opts.enable_spatial,
-            )
-        except ValidationError as err:
-            first = err.errors()[0]
-            raise ConfigError(f"cannot ask the relay: {'.'.join(map(str, first['loc']))}: {first['msg']}") from None
+        request = server_request(query, encoded, opts.sends_intrinsics, "the relay", prompt=prompt,
+                                 enable_spatial=opts.enable_spatial)
         reply, timings = await self.post_json(TRACE_PATH, request.model_dump(exclude_none=True),
                                               "RoboTracer relay (spool_dir is empty, so base_url must be a "
                                               "robotracer-relay)", encoded.blobs())
