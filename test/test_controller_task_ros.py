@@ -92,6 +92,8 @@ def test_task_stop_resume_abort_and_the_gripper_over_ros(procs, ros_env, harness
     assert 0.01 < held_width < 0.08 and gripper_values(gripper)["object_detected"] == "true"
     resumed = op.call("resume")
     assert resumed.success, resumed.message
+    # the status of the stop is still the last one until the resume's own arrives (in order, reliable)
+    op.wait_status(lambda s: s["state"] != "stopped", "the task to resume")
     status = op.wait_status(lambda s: s["state"] in ("succeeded", "aborted", "stopped"), "the resumed task", 180.0)
     assert status["state"] == "succeeded", status
     assert [a["action"] for a in status["task"]["actions"]] == ["open", "grasp", "release"]
