@@ -88,9 +88,18 @@ def test_broken_color_images_are_refused_with_reasons(rgb: np.ndarray, make: obj
     assert caught.value.status_code == status
 
 
-def test_bad_base64_is_named() -> None:
+@pytest.mark.parametrize("make", [
+    lambda text: "abc$",  # a character outside the alphabet
+    lambda text: text[:-4] + "\n" + text[-4:],  # a line break (strict: not skipped)
+    lambda text: text.rstrip("=")[:-1],  # padding missing
+    lambda text: text.replace("+", "-").replace("/", "_") + "-_",  # the URL-safe alphabet
+    lambda text: text[:-4] + "é" + text[-4:],  # not ASCII
+    lambda text: text + "=",  # padding where none belongs
+])
+def test_bad_base64_is_named(make) -> None:
+    rgb = np.zeros((5, 7, 3), np.uint8)
     with pytest.raises(RequestError, match="image_b64 is not valid base64"):
-        decode_color("abc$", MAX_SIDE)
+        decode_color(make(b64(rgb_png(rgb))), MAX_SIDE)
 
 
 def _png_claiming(width: int, height: int) -> bytes:
