@@ -73,6 +73,9 @@ class PipelineFrameSource(FrameSource):
     def _before_start(self, pipeline: Any, config: Any) -> None:
         """Set up the resolved device before its first frame (e.g. a recording's playback speed)."""
 
+    def _before_wait(self) -> None:
+        """Called right before each wait for a frameset (e.g. to let a paused recording play)."""
+
     # -- FrameSource ----------------------------------------------------------------------------
     @property
     def intrinsics(self) -> CameraIntrinsics:
@@ -95,6 +98,7 @@ class PipelineFrameSource(FrameSource):
                 raise CameraError(
                     f"no frames from {self.describe()} for {timeout_s:.1f} s; is it still connected and streaming?"
                 )
+            self._before_wait()
             try:
                 ok, frames = self._pipeline.try_wait_for_frames(max(1, int(1000 * min(remaining, _POLL_S))))
             except RuntimeError as err:

@@ -8,7 +8,8 @@ are skipped). At the end, ``read`` raises ``EndOfRecordingError`` unless the rec
 A looping recording is played again by restarting the pipeline, not by librealsense's
 ``repeat_playback``: when repeated playback jumps back to the first frame, the pipeline's syncer still
 holds the last frames of the previous pass and, under CPU load, drops the first color frame of the next
-one. A fresh pipeline per pass plays every frame of every pass.
+one. A fresh pipeline per pass plays every frame of every pass. Each pass starts paused and plays from
+the first ``read``, so no frameset arrives before its reader waits for it.
 """
 
 from __future__ import annotations
@@ -50,6 +51,7 @@ class RecordingSource(PipelineFrameSource):
         self._color_request = ProfileRequest.parse(color_profile, "color_profile")
         self._depth_request = ProfileRequest.parse(depth_profile, "depth_profile")
         self._playback: Any = None
+        self._paused_until_read = False  # the pass waits, paused, for the first read (see _before_start)
         self._profiles: tuple[Any, Any] | None = None  # (color, depth), chosen once in open()
         self.passes = 0  # how many times the recording started playing
 
@@ -76,12 +78,23 @@ class RecordingSource(PipelineFrameSource):
         config.enable_stream(rs.stream.depth, depth.width, depth.height, depth.format, depth.fps)
         profile = self._start(config, keep_stamps)
         self._playback = profile.get_device().as_playback()
+        self._paused_until_read = True
         self.passes += 1
 
     def _before_start(self, pipeline: Any, config: Any) -> None:
         # The speed must be set on the resolved playback device before the pipeline starts it, or the
         # first frames play in real time and are lost to a reader that expected every frame.
-        config.resolve(pipeline).get_device().as_playback().set_real_time(self.real_time)
+        # The pass also starts paused: the pipeline hands framesets over through a queue of one, and
+        # until the reader waits on it the first two framesets of a pass can both arrive, the second
+        # replacing the first (a lost first frame under CPU load). ``_before_wait`` lets it play.
+        playback = config.resolve(pipeline).get_device().as_playback()
+        playback.set_real_time(self.real_time)
+        playback.pause()
+
+    def _before_wait(self) -> None:
+        if self._paused_until_read and self._playback is not None:
+            self._paused_until_read = False
+            self._playback.resume()
 
     def close(self) -> None:
         self._playback = None
