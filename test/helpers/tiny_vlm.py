@@ -10,6 +10,7 @@ greedy decoding and sampling both return it verbatim.
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 ASSISTANT = "ASSISTANT:"
 CHAT_TEMPLATE = (
@@ -58,15 +59,7 @@ def build_tiny_vlm(directory: Path, answer: str) -> Path:
     )
     torch.manual_seed(0)
     model = LlavaForConditionalGeneration(config).eval()
-    with torch.no_grad():
-        for layer in model.model.language_model.layers:
-            layer.self_attn.o_proj.weight.zero_()
-            layer.mlp.down_proj.weight.zero_()
-        embeddings = model.get_input_embeddings().weight
-        head = model.lm_head.weight
-        head.zero_()
-        head[ids[answer]] = 50.0 * embeddings[ids[ASSISTANT]] / embeddings[ids[ASSISTANT]].norm()
-        head[ids["</s>"]] = 50.0 * embeddings[ids[answer]] / embeddings[ids[answer]].norm()
+    _answer_after_assistant(model, ids, answer, "</s>")
     model.generation_config.eos_token_id = ids["</s>"]
     model.generation_config.pad_token_id = ids["<pad>"]
     directory.mkdir(parents=True, exist_ok=True)
@@ -120,15 +113,7 @@ def build_tiny_qwen_vl(directory: Path, answer: str) -> Path:
     )
     torch.manual_seed(0)
     model = Qwen2_5_VLForConditionalGeneration(config).eval()
-    with torch.no_grad():
-        for layer in model.model.language_model.layers:
-            layer.self_attn.o_proj.weight.zero_()
-            layer.mlp.down_proj.weight.zero_()
-        embeddings = model.get_input_embeddings().weight
-        head = model.lm_head.weight
-        head.zero_()
-        head[ids[answer]] = 50.0 * embeddings[ids[ASSISTANT]] / embeddings[ids[ASSISTANT]].norm()
-        head[ids["<|im_end|>"]] = 50.0 * embeddings[ids[answer]] / embeddings[ids[answer]].norm()
+    _answer_after_assistant(model, ids, answer, "<|im_end|>")
     model.generation_config.eos_token_id = ids["<|im_end|>"]
     model.generation_config.pad_token_id = ids["<|endoftext|>"]
     directory.mkdir(parents=True, exist_ok=True)
@@ -140,3 +125,20 @@ def build_tiny_qwen_vl(directory: Path, answer: str) -> Path:
     (directory / "chat_template.jinja").write_text(QWEN_TEMPLATE)
     (directory / "processor_config.json").write_text(json.dumps({"processor_class": "Qwen2_5_VLProcessor"}))
     return directory
+
+
+def _answer_after_assistant(model: Any, ids: dict[str, int], answer: str, eos: str) -> None:
+    """Make the randomly initialised language model say ``answer`` then ``eos`` after the assistant
+    token, whatever the image: the layers add nothing to the residual stream and the head reads the
+    last token's embedding."""
+    import torch
+
+    with torch.no_grad():
+        for layer in model.model.language_model.layers:
+            layer.self_attn.o_proj.weight.zero_()
+            layer.mlp.down_proj.weight.zero_()
+        embeddings = model.get_input_embeddings().weight
+        head = model.lm_head.weight
+        head.zero_()
+        head[ids[answer]] = 50.0 * embeddings[ids[ASSISTANT]] / embeddings[ids[ASSISTANT]].norm()
+        head[ids[eos]] = 50.0 * embeddings[ids[answer]] / embeddings[ids[answer]].norm()
